@@ -1,0 +1,47 @@
+# Arenacast: `make run` starts a broadcaster on an embedded NATS; `make test`
+# runs every test (Go with -race, brief fuzzing, the JS client's unit tests
+# and its browser tests in headless Chromium).
+
+GO       ?= go
+BIN      := bin/arenacast
+DEV_ARGS := --keys testdata/devkeys --data-dir .arenacast-data --nats-listen 127.0.0.1:4222 \
+            --allowed-origins 'localhost:*,127.0.0.1:*'
+FUZZTIME ?= 10s
+
+.PHONY: all build run test test-go test-fuzz test-js js-deps bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/arenacast
+
+run: build
+	./$(BIN) serve $(DEV_ARGS) $(ARGS)
+
+test: test-go test-fuzz test-js
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Each fuzz target runs briefly; go test -fuzz takes one target at a time.
+test-fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChannel$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzChannelFromSubject$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeClientMessage$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeEvent$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth
+
+js-deps:
+	cd client-js && npm ci --no-audit --no-fund
+	bash client-js/scripts/ensure-chromium.sh
+
+test-js: build js-deps
+	cd client-js && npm test
+	cd client-js && ARENACAST_BIN=$(CURDIR)/$(BIN) npm run test:browser
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin .arenacast-data client-js/dist

@@ -1,0 +1,34 @@
+package broadcaster
+
+import (
+	"context"
+	"errors"
+
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// Bus is the event stream behind the broadcaster: JetStream in production
+// (package natsbus). Every node consumes every event; an event's ID is its
+// position in the stream, so it means the same on every node.
+type Bus interface {
+	// Publish stores ev (already validated) and returns its id.
+	Publish(ctx context.Context, ev *protocol.Event) (uint64, error)
+	// Consume calls fn for every event with id > after, in stream order,
+	// from one goroutine, until ctx ends. Stored messages
+	// that are not valid events are passed to bad (with the reason, never
+	// the payload) and skipped.
+	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, err error)) error
+	// Replay calls fn, in order, for every stored event of routing channel
+	// ch with after < id <= upTo. Complete is false when the history no
+	// longer reaches back to after (events were discarded) or after is
+	// not an id of this stream; the events still stored are replayed anyway.
+	Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event)) (complete bool, err error)
+	// LastID is the id of the newest stored event (0 when empty).
+	LastID(ctx context.Context) (uint64, error)
+	// Latest returns the newest stored event of ch with id <= upTo for
+	// which keep returns true, or nil. It looks back at most limit events.
+	Latest(ctx context.Context, ch protocol.Channel, upTo uint64, limit int, keep func(*protocol.Event) bool) (*protocol.Event, error)
+}
+
+// ErrBusClosed is returned by a Bus used after Close.
+var ErrBusClosed = errors.New("event bus closed")

@@ -1,0 +1,55 @@
+package broadcaster
+
+import (
+	"bytes"
+
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// frame is one encoded server message, shared read-only by every session
+// that sends it: an event is encoded once per client-visible channel name,
+// not once per subscriber.
+type frame struct {
+	data      []byte
+	seq       uint64 // event id; 0 for replies
+	channel   string // client channel name; set for events
+	typ       string // event type; set for events
+	coalesce  string // non-empty: a newer frame with the same key replaces it while queued
+	multiline bool   // data holds a raw newline: never packed with others
+	comment   bool   // an SSE comment line (heartbeat)
+}
+
+func newEventFrame(ev *protocol.Event, channel string) *frame {
+	b := protocol.AppendDelivery(make([]byte, 0, 96+len(ev.Data)), ev, channel)
+	return &frame{
+		data:      b,
+		seq:       ev.ID,
+		channel:   channel,
+		typ:       ev.Type,
+		coalesce:  coalesceKey(ev, channel),
+		multiline: bytes.IndexByte(ev.Data, '\n') >= 0 || bytes.IndexByte(ev.Data, '\r') >= 0,
+	}
+}
+
+func newReplyFrame(r protocol.Reply) *frame {
+	return &frame{data: r.Encode(), typ: r.Type}
+}
+
+// commentFrame is an SSE heartbeat; WebSocket sessions never queue it.
+var commentFrame = &frame{typ: "", comment: true}
+
+// coalesceKey is the key under which scoreboard updates supersede each
+// other: the channel and the view (public, one user's, or the admins'), so
+// a newer update never hides a different view of the scoreboard.
+func coalesceKey(ev *protocol.Event, channel string) string {
+	if ev.Type != protocol.TypeScoreboardUpdate {
+		return ""
+	}
+	switch {
+	case ev.Public:
+		return channel + " public"
+	case ev.User != "":
+		return channel + " user " + ev.User
+	}
+	return channel + " admin"
+}

@@ -1,0 +1,427 @@
+// Package natsbus is the JetStream adapter behind broadcaster.Bus: one
+// stream over the event subjects with bounded history, one ordered consumer
+// per node, replay by sequence, and an embedded NATS server for single-node
+// setups.
+package natsbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+var _ broadcaster.Bus = (*Bus)(nil)
+
+// Config says which NATS to use and how the stream is shaped. Zero fields
+// take the defaults named on them.
+type Config struct {
+	// URL is the NATS server URL list (comma-separated). Empty starts an
+	// embedded server with JetStream.
+	URL string
+	// DataDir is where the embedded server stores JetStream data. Defaults
+	// to "./arenacast-data".
+	DataDir string
+	// Listen is the embedded server's client address (e.g.
+	// "127.0.0.1:4222") so local publishers can reach it. Empty: no
+	// listener, in-process connections only.
+	Listen string
+	// Prefix is the first subject token. Defaults to "arenacast".
+	Prefix string
+	// Stream is the JetStream stream name. Defaults to "ARENACAST".
+	Stream string
+	// MaxAge, MaxMsgs and MaxBytes bound the history (DiscardOld).
+	// Defaults: 24 h, 1,000,000 events, 1 GiB.
+	MaxAge   time.Duration
+	MaxMsgs  int64
+	MaxBytes int64
+	// Replicas is the stream's replication factor on a cluster. Default 1.
+	Replicas int
+	// MaxEventSize bounds an event on the stream. Default 64 KiB.
+	MaxEventSize int
+	// Name identifies this node's connection in NATS monitoring.
+	Name string
+	// Logger receives connection state changes.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.DataDir == "" {
+		c.DataDir = "./arenacast-data"
+	}
+	if c.Prefix == "" {
+		c.Prefix = protocol.DefaultSubjectPrefix
+	}
+	if c.Stream == "" {
+		c.Stream = "ARENACAST"
+	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = 24 * time.Hour
+	}
+	if c.MaxMsgs <= 0 {
+		c.MaxMsgs = 1_000_000
+	}
+	if c.MaxBytes <= 0 {
+		c.MaxBytes = 1 << 30
+	}
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.MaxEventSize <= 0 {
+		c.MaxEventSize = protocol.DefaultMaxEventSize
+	}
+	if c.Name == "" {
+		c.Name = "arenacast"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Bus is a broadcaster.Bus on JetStream.
+type Bus struct {
+	cfg      Config // static
+	embedded *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	stream   jetstream.Stream
+}
+
+// Open connects (or starts the embedded server), and creates or updates the
+// stream.
+func Open(ctx context.Context, cfg Config) (*Bus, error) {
+	cfg = cfg.withDefaults()
+	b := &Bus{cfg: cfg}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			cfg.Logger.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			cfg.Logger.Info("nats reconnected", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
+	url := cfg.URL
+	if url == "" {
+		ns, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.embedded = ns
+		opts = append(opts, nats.InProcessServer(ns))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("natsbus: connecting to NATS: %w", err)
+	}
+	b.nc = nc
+	if b.js, err = jetstream.New(nc); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
+	}
+	b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        cfg.Stream,
+		Description: "Arenacast events",
+		Subjects:    protocol.StreamSubjects(cfg.Prefix),
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      cfg.MaxAge,
+		MaxMsgs:     cfg.MaxMsgs,
+		MaxBytes:    cfg.MaxBytes,
+		MaxMsgSize:  int32(cfg.MaxEventSize),
+		Replicas:    cfg.Replicas,
+		Storage:     jetstream.FileStorage,
+		Duplicates:  2 * time.Minute,
+		AllowDirect: true,
+	})
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("natsbus: creating stream %s: %w", cfg.Stream, err)
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, error) {
+	o := &server.Options{
+		ServerName: cfg.Name,
+		JetStream:  true,
+		StoreDir:   cfg.DataDir,
+		NoSigs:     true,
+		NoLog:      true,
+	}
+	if cfg.Listen == "" {
+		o.DontListen = true
+	} else {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("natsbus: embedded listen address %q: %w", cfg.Listen, err)
+		}
+		o.Host, o.Port = host, port
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: embedded NATS: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("natsbus: embedded NATS did not become ready in 30 s")
+	}
+	return ns, nil
+}
+
+// ClientURL is the embedded server's client URL, or "" when it has no
+// listener or NATS is external.
+func (b *Bus) ClientURL() string {
+	if b.embedded == nil || b.cfg.Listen == "" {
+		return ""
+	}
+	return b.embedded.ClientURL()
+}
+
+// Conn exposes the NATS connection for other adapters on the same server
+// (revocation, tickets).
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream exposes the JetStream context.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Connected reports whether the NATS connection is up.
+func (b *Bus) Connected() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// Close drains nothing: it closes the connection and stops the embedded
+// server.
+func (b *Bus) Close() {
+	if b.nc != nil {
+		b.nc.Close()
+	}
+	if b.embedded != nil {
+		b.embedded.Shutdown()
+		b.embedded.WaitForShutdown()
+	}
+}
+
+// Subject returns the subject of a publishable channel.
+func (b *Bus) Subject(ch protocol.Channel) (string, error) { return protocol.Subject(b.cfg.Prefix, ch) }
+
+// Publish stores ev and returns its stream sequence.
+func (b *Bus) Publish(ctx context.Context, ev *protocol.Event) (uint64, error) {
+	subj, err := b.Subject(ev.Parsed)
+	if err != nil {
+		return 0, err
+	}
+	data, err := ev.Encode()
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: encoding event: %w", err)
+	}
+	ack, err := b.js.Publish(ctx, subj, data)
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
+	}
+	return ack.Sequence, nil
+}
+
+// LastID returns the stream's last sequence.
+func (b *Bus) LastID(ctx context.Context) (uint64, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: stream info: %w", err)
+	}
+	return info.State.LastSeq, nil
+}
+
+// decode turns a stored message into an event, checking that the subject
+// and the event's channel agree.
+func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*protocol.Event, error) {
+	ev, err := protocol.DecodeEvent(data, b.cfg.MaxEventSize)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := protocol.ChannelFromSubject(b.cfg.Prefix, subject)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", protocol.ErrBadEvent, err)
+	}
+	if ch != ev.Parsed {
+		return nil, fmt.Errorf("%w: channel %q does not match subject %s", protocol.ErrBadEvent, ev.Channel, subject)
+	}
+	ev.ID = seq
+	ev.Timestamp = ts.Unix()
+	return ev, nil
+}
+
+// Consume delivers every event with sequence > after until ctx ends. The
+// ordered consumer re-creates itself after NATS restarts from the last
+// sequence it delivered, so nothing is skipped or repeated.
+func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, error)) error {
+	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   after + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: creating consumer: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("natsbus: consuming: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			b.cfg.Logger.Warn("consumer", "err", err)
+			continue
+		}
+		meta, err := msg.Metadata()
+		if err != nil {
+			bad(msg.Subject(), fmt.Errorf("no JetStream metadata: %w", err))
+			continue
+		}
+		ev, err := b.decode(msg.Subject(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+		if err != nil {
+			bad(msg.Subject(), err)
+			continue
+		}
+		fn(ev)
+	}
+}
+
+// Replay calls fn for the stored events of ch with after < id <= upTo.
+func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event)) (bool, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("natsbus: stream info: %w", err)
+	}
+	st := info.State
+	// Complete when every event after `after` is still stored, and `after`
+	// is not from the future (another stream's id).
+	complete := after <= st.LastSeq && after+1 >= st.FirstSeq
+	start := after + 1
+	if start < st.FirstSeq {
+		start = st.FirstSeq
+	}
+	if upTo > st.LastSeq {
+		upTo = st.LastSeq
+	}
+	if start > upTo {
+		return complete, nil
+	}
+	err = b.scan(ctx, ch, start, upTo, func(ev *protocol.Event) bool { fn(ev); return true })
+	return complete, err
+}
+
+// Latest returns the newest event of ch with id <= upTo that keep accepts,
+// looking back at most limit stream positions.
+func (b *Bus) Latest(ctx context.Context, ch protocol.Channel, upTo uint64, limit int, keep func(*protocol.Event) bool) (*protocol.Event, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("natsbus: stream info: %w", err)
+	}
+	st := info.State
+	if upTo > st.LastSeq {
+		upTo = st.LastSeq
+	}
+	start := st.FirstSeq
+	if upTo > uint64(limit) && upTo-uint64(limit)+1 > start {
+		start = upTo - uint64(limit) + 1
+	}
+	if upTo == 0 || start > upTo {
+		return nil, nil
+	}
+	var found *protocol.Event
+	err = b.scan(ctx, ch, start, upTo, func(ev *protocol.Event) bool {
+		if keep(ev) {
+			found = ev
+		}
+		return true
+	})
+	return found, err
+}
+
+// scan reads the stored events of ch with start <= seq <= upTo in order
+// with a temporary ordered consumer filtered on the channel's subject.
+func (b *Bus) scan(ctx context.Context, ch protocol.Channel, start, upTo uint64, fn func(*protocol.Event) bool) error {
+	subj, err := b.Subject(ch)
+	if err != nil {
+		return err
+	}
+	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subj},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    start,
+	})
+	if err != nil {
+		return fmt.Errorf("natsbus: history consumer: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("natsbus: history consumer info: %w", err)
+	}
+	if info.NumPending == 0 {
+		return nil
+	}
+	for {
+		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return fmt.Errorf("natsbus: fetching history: %w", err)
+		}
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			meta, err := msg.Metadata()
+			if err != nil {
+				continue
+			}
+			seq := meta.Sequence.Stream
+			if seq > upTo {
+				return nil
+			}
+			ev, err := b.decode(msg.Subject(), msg.Data(), seq, meta.Timestamp)
+			if err == nil && !fn(ev) {
+				return nil
+			}
+			if meta.NumPending == 0 || seq == upTo {
+				return nil
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return fmt.Errorf("natsbus: fetching history: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	i := strings.LastIndex(addr, ":")
+	if i < 0 {
+		return "", 0, errors.New("want host:port")
+	}
+	var port int
+	if _, err := fmt.Sscanf(addr[i+1:], "%d", &port); err != nil {
+		return "", 0, fmt.Errorf("bad port: %w", err)
+	}
+	return strings.Trim(addr[:i], "[]"), port, nil
+}

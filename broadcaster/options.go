@@ -1,0 +1,130 @@
+package broadcaster
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// Options configures a Server. The zero value of every field means its
+// documented default; defaults are applied in one place, withDefaults.
+type Options struct {
+	// Verifier checks user and scoreboard tokens. Required.
+	Verifier *auth.Verifier
+	// Bus is the event stream. Required.
+	Bus Bus
+	// Logger receives structured logs. Defaults to a logger that discards.
+	Logger *slog.Logger
+
+	// AllowedOrigins lists host patterns (path.Match syntax, e.g.
+	// "*.example.com" or "localhost:*") of cross-origin pages allowed to
+	// connect. Same-origin requests and requests without Origin are always
+	// allowed. Defaults to none: cross-origin browsers are refused.
+	AllowedOrigins []string
+	// PublishKey, when set, is a static bearer credential for POST /publish
+	// in addition to tokens with the publish claim.
+	PublishKey string
+
+	// MaxMessageSize bounds one client message. Defaults to 4 KiB.
+	MaxMessageSize int64
+	// MaxEventSize bounds one publisher event. Defaults to 64 KiB.
+	MaxEventSize int
+	// MaxSubscriptions caps subscriptions per connection. Defaults to 100.
+	MaxSubscriptions int
+	// MessageRate and MessageBurst bound client messages per second on one
+	// connection. Default 20 and 40.
+	MessageRate  float64
+	MessageBurst int
+	// MaxBadMessages is how many malformed messages a connection may send
+	// before it is closed with 4501. Defaults to 10.
+	MaxBadMessages int
+	// MaxAuthFailures is how many failed auth messages a connection may send
+	// before it is closed with 4500. Defaults to 5.
+	MaxAuthFailures int
+	// MaxConnections caps connections on this node (4502 above it). Defaults
+	// to 100,000.
+	MaxConnections int
+
+	// QueueMessages and QueueBytes bound a connection's send queue; a
+	// connection whose queue is full is closed with 4001. Defaults 4096 and
+	// 4 MiB.
+	QueueMessages int
+	QueueBytes    int
+	// WriteTimeout bounds one write to a client. Defaults to 10 s.
+	WriteTimeout time.Duration
+
+	// AuthTimeout closes connections that neither authenticate nor subscribe
+	// in time (4004). Defaults to 10 s.
+	AuthTimeout time.Duration
+	// PingInterval is how often the server pings; PongTimeout how long it
+	// waits for the pong (4002). Defaults 30 s and 20 s.
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	// ExpiryWarning is how long before a token's expiry the token_expired
+	// warning goes out; ExpiryGrace how long after expiry the connection is
+	// closed (4003) if no fresh token came. Defaults 60 s and 30 s.
+	ExpiryWarning time.Duration
+	ExpiryGrace   time.Duration
+
+	// SSECookie names a cookie holding a JWT that SSE requests may
+	// authenticate with. Empty (the default): cookies are ignored.
+	SSECookie string
+	// Tickets issues and checks the short-lived SSE tickets of POST
+	// /events/ticket. Nil disables tickets.
+	Tickets Tickets
+	// SSEHeartbeat is the interval of SSE heartbeat comments. Default 20 s.
+	SSEHeartbeat time.Duration
+	// SSERetry is the reconnection delay suggested to EventSource. Default 2 s.
+	SSERetry time.Duration
+	// SSEMaxLifetime ends SSE streams after this long (minus up to 10%
+	// jitter) so they re-authenticate. Default 30 min.
+	SSEMaxLifetime time.Duration
+
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defD := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if o.MaxMessageSize <= 0 {
+		o.MaxMessageSize = protocol.MaxClientMessage
+	}
+	def(&o.MaxEventSize, protocol.DefaultMaxEventSize)
+	def(&o.MaxSubscriptions, 100)
+	if o.MessageRate <= 0 {
+		o.MessageRate = 20
+	}
+	def(&o.MessageBurst, 40)
+	def(&o.MaxBadMessages, 10)
+	def(&o.MaxAuthFailures, 5)
+	def(&o.MaxConnections, 100_000)
+	def(&o.QueueMessages, 4096)
+	def(&o.QueueBytes, 4<<20)
+	defD(&o.WriteTimeout, 10*time.Second)
+	defD(&o.AuthTimeout, 10*time.Second)
+	defD(&o.PingInterval, 30*time.Second)
+	defD(&o.PongTimeout, 20*time.Second)
+	defD(&o.ExpiryWarning, 60*time.Second)
+	defD(&o.ExpiryGrace, 30*time.Second)
+	defD(&o.SSEHeartbeat, 20*time.Second)
+	defD(&o.SSERetry, 2*time.Second)
+	defD(&o.SSEMaxLifetime, 30*time.Minute)
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}

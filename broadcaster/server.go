@@ -1,0 +1,216 @@
+// Package broadcaster is Arenacast's engine: it consumes events from a Bus,
+// routes each to the sessions subscribed to its channel that may see it, and
+// serves clients over WebSocket and Server-Sent Events on GET /events/, plus
+// the HTTP publish endpoint.
+package broadcaster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// Server is one broadcaster node. Create it with New, mount Handler, and
+// call Run to consume events; Shutdown closes every client.
+type Server struct {
+	opts Options // static after New
+	log  *slog.Logger
+	hub  *hub
+
+	stats Stats
+
+	nextID   atomic.Uint64
+	nconns   atomic.Int64
+	draining atomic.Bool
+
+	mu       sync.Mutex // guards sessions
+	sessions map[*session]struct{}
+
+	snaps *snapshotCache
+	// startID is the newest event id when Run began; the snapshot cache is
+	// complete only for events after it.
+	startID atomic.Uint64
+	ready   chan struct{} // closed when Run consumes
+}
+
+// New checks opts and returns a Server.
+func New(opts Options) (*Server, error) {
+	if opts.Verifier == nil {
+		return nil, errors.New("broadcaster: Options.Verifier is required")
+	}
+	if opts.Bus == nil {
+		return nil, errors.New("broadcaster: Options.Bus is required")
+	}
+	o := opts.withDefaults()
+	for _, p := range o.AllowedOrigins {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("broadcaster: allowed origin pattern %q: %w", p, err)
+		}
+	}
+	return &Server{
+		opts:     o,
+		log:      o.Logger,
+		hub:      newHub(),
+		sessions: make(map[*session]struct{}),
+		snaps:    newSnapshotCache(),
+		ready:    make(chan struct{}),
+	}, nil
+}
+
+// Handler serves GET /events/ (WebSocket, or SSE for Accept:
+// text/event-stream) and POST /publish.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/events/", s.serveEvents)
+	mux.HandleFunc("/events", s.serveEvents)
+	mux.HandleFunc("/events/ticket", s.serveTicket)
+	mux.HandleFunc("/publish", s.servePublish)
+	return mux
+}
+
+// Ready is closed once Run consumes the stream.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Run consumes the bus and keeps connections alive until ctx ends.
+func (s *Server) Run(ctx context.Context) error {
+	last, err := s.opts.Bus.LastID(ctx)
+	if err != nil {
+		return fmt.Errorf("broadcaster: reading the stream position: %w", err)
+	}
+	s.startID.Store(last)
+	close(s.ready) // every event after last will reach route
+	go s.keepalive(ctx)
+	err = s.opts.Bus.Consume(ctx, last, s.route, func(subject string, err error) {
+		s.stats.eventsBad.Add(1)
+		s.log.Warn("skipping malformed event", "subject", subject, "err", err)
+	})
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// route takes one event off the stream.
+func (s *Server) route(ev *protocol.Event) {
+	s.stats.eventsConsumed.Add(1)
+	if ev.Type == protocol.TypeScoreboardUpdate {
+		s.snaps.put(ev)
+	}
+	n := s.hub.dispatch(ev, s.opts.Now().Unix())
+	s.stats.deliveries.Add(uint64(n))
+}
+
+// newSession registers a connection, or returns nil when the node is full
+// or draining.
+func (s *Server) newSession(t transport) *session {
+	if s.nconns.Add(1) > int64(s.opts.MaxConnections) || s.draining.Load() {
+		s.nconns.Add(-1)
+		return nil
+	}
+	sess := &session{srv: s, t: t, id: s.nextID.Add(1)}
+	s.mu.Lock()
+	s.sessions[sess] = struct{}{}
+	s.mu.Unlock()
+	s.stats.connections.Add(1)
+	return sess
+}
+
+// sessionGone unregisters a closed session.
+func (s *Server) sessionGone(sess *session, code protocol.CloseCode) {
+	s.mu.Lock()
+	_, ok := s.sessions[sess]
+	delete(s.sessions, sess)
+	s.mu.Unlock()
+	if ok {
+		s.nconns.Add(-1)
+		s.stats.countClose(code)
+	}
+}
+
+func (s *Server) snapshotSessions() []*session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		out = append(out, sess)
+	}
+	return out
+}
+
+// Connections returns the number of open client connections.
+func (s *Server) Connections() int { return int(s.nconns.Load()) }
+
+// Shutdown refuses new connections and closes every session with 4000
+// ("server shutdown"), spreading the closes over spread so that clients do
+// not all reconnect at once; it returns when all are closed or ctx ends.
+func (s *Server) Shutdown(ctx context.Context, spread time.Duration) error {
+	s.draining.Store(true)
+	sessions := s.snapshotSessions()
+	var step time.Duration
+	if len(sessions) > 0 {
+		step = spread / time.Duration(len(sessions))
+	}
+	for i, sess := range sessions {
+		if step > 0 && i > 0 {
+			select {
+			case <-time.After(step):
+			case <-ctx.Done():
+			}
+		}
+		sess.shutdown(protocol.CloseServerShutdown)
+	}
+	for s.nconns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// keepalive pings WebSocket sessions, spreading the pings over the
+// interval so no burst of goroutines or timers builds up.
+func (s *Server) keepalive(ctx context.Context) {
+	interval := s.opts.PingInterval
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sessions := s.snapshotSessions()
+		if len(sessions) == 0 {
+			continue
+		}
+		const tick = 10 * time.Millisecond
+		perTick := len(sessions)*int(tick)/int(interval) + 1
+		for i, sess := range sessions {
+			if p, ok := sess.t.(pinger); ok {
+				go p.ping(sess, s.opts.PongTimeout)
+			}
+			if (i+1)%perTick == 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(tick):
+				}
+			}
+		}
+	}
+}
+
+// pinger is a transport with a keepalive probe of its own.
+type pinger interface {
+	ping(sess *session, timeout time.Duration)
+}

@@ -1,0 +1,351 @@
+package broadcaster
+
+import (
+	"sync"
+	"time"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// transport is what a session needs from its connection: WebSocket or SSE.
+type transport interface {
+	// write sends frames in order. Only the session's writer goroutine
+	// calls it, never concurrently.
+	write(frames []*frame) error
+	// close ends the connection with code. It is called once, from a
+	// goroutine of its own, and may block until the peer is gone.
+	close(code protocol.CloseCode)
+	// name is "websocket" or "sse", for logs and metrics.
+	name() string
+}
+
+// closeGone is the code recorded when the peer went away or a write failed;
+// nothing is sent.
+const closeGone protocol.CloseCode = 0
+
+// session is one client connection, independent of its transport: its
+// principal, its subscriptions and its bounded send queue.
+//
+// Delivery never waits on the network: push appends to the queue and starts
+// the writer goroutine if none runs; the writer drains the whole backlog per
+// wake-up and exits when the queue is empty, so an idle session has no
+// goroutine of its own on the write side.
+type session struct {
+	srv *Server
+	t   transport
+	id  uint64
+
+	// Owned by the reader goroutine (or the SSE handler).
+	rate        tokenBucket
+	badMessages int
+	authFails   int
+
+	wmu sync.Mutex // held by whoever writes to t: the writer, or the closer
+
+	mu sync.Mutex // guards the fields below
+	// queue holds frames not yet handed to the transport; spare is a
+	// drained queue kept for reuse.
+	queue, spare []*frame
+	queueBytes   int
+	// boardIdx maps a coalesce key to the queue index of its frame.
+	boardIdx  map[string]int
+	writing   bool // a writer goroutine runs
+	closed    bool
+	closeCode protocol.CloseCode
+	principal *auth.Principal
+	engaged   bool                     // authenticated or subscribed at least once
+	subs      map[string]*subscription // by client channel name
+	timers    sessionTimers
+}
+
+// sessionTimers are the per-session deadlines; all guarded by session.mu.
+type sessionTimers struct {
+	authDeadline *time.Timer // closes with 4004 unless engaged
+	expiryWarn   *time.Timer // sends token_expired
+	expiryClose  *time.Timer // closes with 4003
+}
+
+func (t *sessionTimers) stopAll() {
+	for _, tm := range []*time.Timer{t.authDeadline, t.expiryWarn, t.expiryClose} {
+		if tm != nil {
+			tm.Stop()
+		}
+	}
+}
+
+// chanState is a session's delivery state for one client channel. It
+// survives re-registration (token refresh) so ids never repeat. Guarded by
+// session.mu.
+type chanState struct {
+	last      uint64   // newest event id queued for this channel
+	replaying bool     // history is being fetched; live frames wait in pending
+	pending   []*frame // live frames that arrived during replay
+	ended     bool     // unsubscribed: drop anything still arriving
+}
+
+// subscription registers a session on a routing channel in the hub. It is
+// immutable once added; a token refresh that changes access replaces it.
+type subscription struct {
+	sess      *session
+	st        *chanState
+	client    string // the channel name the client used
+	route     string // the channel events are published to
+	kind      protocol.Kind
+	access    auth.Access
+	principal *auth.Principal // nil for scoreboard-token holders
+	user      string          // principal's user, for the hub's byUser index
+	expires   int64           // unix seconds when the grant ends; 0 never
+	idx       [2]int          // positions in hub lists; guarded by the hub shard lock
+}
+
+// sees applies the one visibility policy.
+func (sub *subscription) sees(ev *protocol.Event) bool {
+	return auth.CanSee(sub.access, sub.principal, ev)
+}
+
+// deliver queues f for the subscriber unless the grant has expired.
+func (sub *subscription) deliver(f *frame, now int64) bool {
+	if sub.expires != 0 && now >= sub.expires {
+		go sub.sess.endSubscription(sub, protocol.ReasonExpired)
+		return false
+	}
+	return sub.sess.push(sub.st, f)
+}
+
+// push queues an event frame for one channel, dropping ids already queued
+// (so a seam between replay and live, or a refresh, never duplicates). It
+// may run under a hub shard lock, so it never calls back into the hub: a
+// session it overflows is finished on another goroutine.
+func (s *session) push(st *chanState, f *frame) bool {
+	s.mu.Lock()
+	if s.closed || st.ended {
+		s.mu.Unlock()
+		return false
+	}
+	if f.seq != 0 {
+		if st.replaying {
+			st.pending = append(st.pending, f)
+			s.mu.Unlock()
+			return true
+		}
+		if f.seq <= st.last {
+			s.mu.Unlock()
+			return false
+		}
+		st.last = f.seq
+	}
+	return s.enqueueAndUnlock(f)
+}
+
+// send queues a reply.
+func (s *session) send(r protocol.Reply) {
+	s.sendFrame(newReplyFrame(r))
+}
+
+func (s *session) sendFrame(f *frame) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.enqueueAndUnlock(f)
+}
+
+// enqueueAndUnlock queues f, releases mu, and starts the writer if needed.
+// A full queue closes the session as a slow consumer.
+func (s *session) enqueueAndUnlock(f *frame) bool {
+	start, ok := s.enqueueLocked(f)
+	if !ok {
+		subs := s.beginCloseLocked(protocol.CloseSlowConsumer, false)
+		s.mu.Unlock()
+		s.srv.stats.slowConsumers.Add(1)
+		go s.finishClose(subs, protocol.CloseSlowConsumer, nil)
+		return false
+	}
+	s.mu.Unlock()
+	if start {
+		go s.writeLoop()
+	}
+	return true
+}
+
+// enqueueLocked appends f, or replaces a queued frame it supersedes. It
+// reports whether a writer must be started and false in ok when the queue is
+// full (the caller closes the session as a slow consumer).
+//
+// A superseded scoreboard_update is removed from its place and the newer
+// one appended, so ids within a channel stay increasing on the wire.
+func (s *session) enqueueLocked(f *frame) (start, ok bool) {
+	if f.coalesce != "" {
+		if i, found := s.boardIdx[f.coalesce]; found {
+			s.queueBytes -= len(s.queue[i].data)
+			s.queue[i] = nil // a hole the writer skips
+			delete(s.boardIdx, f.coalesce)
+			s.srv.stats.coalesced.Add(1)
+		}
+	}
+	if len(s.queue) >= s.srv.opts.QueueMessages || s.queueBytes+len(f.data) > s.srv.opts.QueueBytes {
+		return false, false
+	}
+	if f.coalesce != "" {
+		if s.boardIdx == nil {
+			s.boardIdx = make(map[string]int)
+		}
+		s.boardIdx[f.coalesce] = len(s.queue)
+	}
+	if s.queue == nil && s.spare != nil {
+		s.queue, s.spare = s.spare, nil
+	}
+	s.queue = append(s.queue, f)
+	s.queueBytes += len(f.data)
+	if s.writing {
+		return false, true
+	}
+	s.writing = true
+	return true, true
+}
+
+// writeLoop drains the queue to the transport until it is empty. wmu is
+// held around each write so a closing session can flush its last replies
+// after the current write, never during it.
+func (s *session) writeLoop() {
+	for {
+		s.mu.Lock()
+		if s.closed || len(s.queue) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = nil
+		s.queueBytes = 0
+		clear(s.boardIdx)
+		s.mu.Unlock()
+
+		s.wmu.Lock()
+		err := s.t.write(compact(batch))
+		s.wmu.Unlock()
+		s.srv.stats.framesWritten.Add(uint64(len(batch)))
+		clear(batch)
+		if cap(batch) <= 256 {
+			s.mu.Lock()
+			s.spare = batch[:0]
+			s.mu.Unlock()
+		}
+		if err != nil {
+			s.shutdown(closeGone)
+			return
+		}
+	}
+}
+
+// compact drops the holes coalescing left, in place.
+func compact(batch []*frame) []*frame {
+	out := batch[:0]
+	for _, f := range batch {
+		if f != nil {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// shutdown closes the session once: it leaves the hub and closes the
+// transport with code (closeGone: the peer is already gone). For policy
+// closes, replies still queued (the error that explains the close) are
+// written first. It must not be called under a hub lock.
+func (s *session) shutdown(code protocol.CloseCode) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	flush := code != closeGone && code != protocol.CloseSlowConsumer
+	var pending []*frame
+	if flush {
+		pending = append(pending, s.queue...)
+	}
+	subs := s.beginCloseLocked(code, flush)
+	s.mu.Unlock()
+	s.finishClose(subs, code, pending)
+}
+
+// beginCloseLocked marks the session closed and takes what finishClose
+// needs. Called with mu held.
+func (s *session) beginCloseLocked(code protocol.CloseCode, _ bool) map[string]*subscription {
+	s.closed = true
+	s.closeCode = code
+	subs := s.subs
+	s.subs = nil
+	clear(s.queue)
+	s.queue = nil
+	s.spare = nil
+	s.timers.stopAll()
+	return subs
+}
+
+// finishClose leaves the hub, flushes pending, and closes the transport.
+func (s *session) finishClose(subs map[string]*subscription, code protocol.CloseCode, pending []*frame) {
+	for _, sub := range subs {
+		s.srv.hub.remove(sub)
+	}
+	s.srv.sessionGone(s, code)
+	go func() {
+		if pending = compact(pending); len(pending) > 0 {
+			s.wmu.Lock()
+			s.t.write(pending)
+			s.wmu.Unlock()
+		}
+		s.t.close(code)
+	}()
+}
+
+// isClosed reports whether shutdown ran.
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// endSubscription removes sub (if it is still the registered one) and tells
+// the client why.
+func (s *session) endSubscription(sub *subscription, reason string) {
+	s.mu.Lock()
+	if s.closed || s.subs[sub.client] != sub {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.subs, sub.client)
+	sub.st.ended = true
+	s.mu.Unlock()
+	s.srv.hub.remove(sub)
+	s.send(protocol.Reply{Type: protocol.MsgUnsubscribed, Channel: sub.client, Reason: reason})
+}
+
+// tokenBucket limits client messages; owned by the reader goroutine.
+type tokenBucket struct {
+	tokens  float64
+	last    time.Time
+	dropped int // messages dropped since the last accepted one
+}
+
+// allow reports whether one more message fits the rate.
+func (b *tokenBucket) allow(now time.Time, rate float64, burst int) bool {
+	if b.last.IsZero() {
+		b.tokens = float64(burst)
+	} else {
+		b.tokens += now.Sub(b.last).Seconds() * rate
+		if b.tokens > float64(burst) {
+			b.tokens = float64(burst)
+		}
+	}
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		b.dropped = 0
+		return true
+	}
+	b.dropped++
+	return false
+}

@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/natsbus"
+)
+
+// Serve is `arenacast serve`: one broadcaster node.
+type Serve struct {
+	Stdout, Stderr io.Writer
+
+	listen, addrFile                     string
+	natsURL, natsListen, dataDir         string
+	keys, issuer, audience               string
+	origins, publishKey                  string
+	prefix, stream                       string
+	historyAge                           time.Duration
+	historyMsgs, historyBytes            int
+	maxSubs, maxMsgSize, maxEvent, burst int
+	maxConns, queueMsgs, queueBytes      int
+	rate                                 float64
+	writeTimeout, authTimeout            time.Duration
+	pingInterval, pongTimeout            time.Duration
+	sseCookie                            string
+	sseHeartbeat, sseLifetime, ticketTTL time.Duration
+	drain, shutdownTimeout               time.Duration
+	logFormat, logLevel                  string
+
+	log *slog.Logger
+	bus *natsbus.Bus
+	ln  net.Listener
+}
+
+// ParseFlags reads the command line and environment.
+func (c *Serve) ParseFlags(_ context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	e := &envFlags{fs: fs}
+	e.fs.StringVar(&c.listen, "listen", envOr("listen", "127.0.0.1:8080"), e.usage("listen", "HTTP listen address for /events/ and /publish"))
+	addrFile := e.String("addr-file", "", "write the bound listen address to this file once listening (for --listen :0)")
+	natsURL := e.String("nats-url", "", "NATS server URLs, comma-separated; empty starts an embedded NATS with JetStream")
+	natsListen := e.String("nats-listen", "", "embedded NATS: also listen for NATS clients here (e.g. 127.0.0.1:4222); empty: in-process only")
+	dataDir := e.String("data-dir", "./arenacast-data", "embedded NATS: JetStream storage directory")
+	keys := e.String("keys", "", "JWT verification keys: comma-separated files or directories (*.pem public/private keys, *.secret HMAC secrets; kid = file name); required")
+	issuer := e.String("issuer", "", "required JWT issuer (iss); empty: not checked")
+	audience := e.String("audience", "", "required JWT audience (aud); empty: not checked")
+	origins := e.String("allowed-origins", "", "cross-origin pages allowed to connect: comma-separated host patterns such as 'app.example.com,*.example.org,localhost:*'; same-origin is always allowed")
+	publishKey := e.String("publish-key", "", "static bearer key accepted by POST /publish (prefer the environment variable); empty: only tokens with \"publish\":true")
+	prefix := e.String("subject-prefix", "arenacast", "first NATS subject token of every event subject")
+	stream := e.String("stream", "ARENACAST", "JetStream stream name")
+	historyAge := e.Duration("history-max-age", 24*time.Hour, "how long events are kept for resume")
+	historyMsgs := e.Int("history-max-msgs", 1_000_000, "how many events are kept for resume")
+	historyBytes := e.Int("history-max-bytes", 1<<30, "how many bytes of events are kept for resume")
+	maxSubs := e.Int("max-subscriptions", 100, "subscriptions per connection")
+	maxMsg := e.Int("max-message-size", 4096, "largest client message in bytes (larger: close 1009)")
+	maxEvent := e.Int("max-event-size", 64<<10, "largest publisher event in bytes")
+	rate := e.Float("message-rate", 20, "client messages per second per connection")
+	burst := e.Int("message-burst", 40, "client message burst per connection")
+	maxConns := e.Int("max-connections", 100_000, "connections on this node (above: close 4502 / HTTP 503)")
+	queueMsgs := e.Int("queue-messages", 4096, "per-connection send queue, in messages (full: close 4001)")
+	queueBytes := e.Int("queue-bytes", 4<<20, "per-connection send queue, in bytes (full: close 4001)")
+	writeTimeout := e.Duration("write-timeout", 10*time.Second, "deadline for one write to a client")
+	authTimeout := e.Duration("auth-timeout", 10*time.Second, "close connections that neither auth nor subscribe within this (4004)")
+	pingInterval := e.Duration("ping-interval", 30*time.Second, "WebSocket ping interval")
+	pongTimeout := e.Duration("pong-timeout", 20*time.Second, "close when a pong takes longer (4002)")
+	sseCookie := e.String("sse-cookie", "", "cookie holding a JWT for SSE requests; empty: cookies ignored")
+	sseHeartbeat := e.Duration("sse-heartbeat", 20*time.Second, "SSE heartbeat comment interval")
+	sseLifetime := e.Duration("sse-max-lifetime", 30*time.Minute, "end SSE streams after this long (minus jitter) so they re-authenticate")
+	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
+	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
+	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
+	logFormat := e.String("log-format", "text", "log format: text or json")
+	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if e.err != nil {
+		return e.err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	c.addrFile, c.natsURL, c.natsListen, c.dataDir = *addrFile, *natsURL, *natsListen, *dataDir
+	c.keys, c.issuer, c.audience = *keys, *issuer, *audience
+	c.origins, c.publishKey, c.prefix, c.stream = *origins, *publishKey, *prefix, *stream
+	c.historyAge, c.historyMsgs, c.historyBytes = *historyAge, *historyMsgs, *historyBytes
+	c.maxSubs, c.maxMsgSize, c.maxEvent, c.rate, c.burst = *maxSubs, *maxMsg, *maxEvent, *rate, *burst
+	c.maxConns, c.queueMsgs, c.queueBytes = *maxConns, *queueMsgs, *queueBytes
+	c.writeTimeout, c.authTimeout, c.pingInterval, c.pongTimeout = *writeTimeout, *authTimeout, *pingInterval, *pongTimeout
+	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
+	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
+	c.logFormat, c.logLevel = *logFormat, *logLevel
+	if c.keys == "" {
+		return errors.New("--keys is required (try --keys testdata/devkeys for development)")
+	}
+	return nil
+}
+
+func envOr(flagName, def string) string {
+	if v, ok := os.LookupEnv(envName(flagName)); ok {
+		return v
+	}
+	return def
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (c *Serve) Run(ctx context.Context) error {
+	log, err := newLogger(c.Stderr, c.logFormat, c.logLevel)
+	if err != nil {
+		return err
+	}
+	c.log = log
+	keys, err := auth.LoadKeys(list(c.keys)...)
+	if err != nil {
+		return err
+	}
+	verifier, err := auth.NewVerifier(auth.VerifierOptions{Keys: keys, Issuer: c.issuer, Audience: c.audience})
+	if err != nil {
+		return err
+	}
+	c.bus, err = natsbus.Open(ctx, natsbus.Config{
+		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
+		Prefix: c.prefix, Stream: c.stream,
+		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
+		MaxEventSize: c.maxEvent, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	if u := c.bus.ClientURL(); u != "" {
+		log.Info("embedded NATS listening", "url", u)
+	}
+	tickets, err := c.bus.Tickets(ctx, c.ticketTTL)
+	if err != nil {
+		return err
+	}
+	srv, err := broadcaster.New(broadcaster.Options{
+		Verifier: verifier, Bus: c.bus, Logger: log,
+		AllowedOrigins: list(c.origins), PublishKey: c.publishKey,
+		MaxMessageSize: int64(c.maxMsgSize), MaxEventSize: c.maxEvent, MaxSubscriptions: c.maxSubs,
+		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
+		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
+		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
+		SSECookie: c.sseCookie, Tickets: tickets, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
+	})
+	if err != nil {
+		return err
+	}
+	c.ln, err = net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", c.listen, err)
+	}
+	addr := c.ln.Addr().String()
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+
+	runCtx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	runErr := make(chan error, 1)
+	go func() { runErr <- srv.Run(runCtx) }()
+	select {
+	case <-srv.Ready():
+	case err := <-runErr:
+		return fmt.Errorf("consuming events: %w", err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(c.ln) }()
+	if c.addrFile != "" {
+		if err := os.WriteFile(c.addrFile+".tmp", []byte(addr), 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(c.addrFile+".tmp", c.addrFile); err != nil {
+			return err
+		}
+	}
+	log.Info("arenacast listening", "addr", addr, "events", "ws://"+addr+"/events/", "nats", natsDesc(c.natsURL))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	case err := <-runErr:
+		return fmt.Errorf("consuming events: %w", err)
+	}
+	log.Info("shutting down", "drain", c.drain)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	// Stop accepting first; then tell clients to reconnect elsewhere.
+	hsDone := make(chan error, 1)
+	go func() { hsDone <- hs.Shutdown(sctx) }()
+	if err := srv.Shutdown(sctx, c.drain); err != nil {
+		log.Warn("graceful shutdown incomplete", "err", err)
+	}
+	<-hsDone
+	stopRun()
+	<-runErr
+	return nil
+}
+
+func natsDesc(url string) string {
+	if url == "" {
+		return "embedded"
+	}
+	// URLs may carry credentials: show hosts only.
+	var hosts []string
+	for _, u := range list(url) {
+		if i := strings.LastIndex(u, "@"); i >= 0 {
+			u = u[i+1:]
+		}
+		hosts = append(hosts, u)
+	}
+	return strings.Join(hosts, ",")
+}
+
+// Close releases the bus and the listener.
+func (c *Serve) Close() error {
+	if c.ln != nil {
+		c.ln.Close()
+	}
+	if c.bus != nil {
+		c.bus.Close()
+	}
+	return nil
+}

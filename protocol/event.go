@@ -1,0 +1,176 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// Event types named by the contract. Any other type matching [a-z][a-z0-9_]*
+// (at most MaxTypeLen bytes) is forwarded as is.
+const (
+	TypeRunUpdate        = "run_update"
+	TypeScoreboardUpdate = "scoreboard_update"
+	TypeClarification    = "clarification"
+	TypeContestUpdate    = "contest_update"
+)
+
+// MaxTypeLen bounds event type names.
+const MaxTypeLen = 64
+
+// DefaultMaxEventSize is the default bound on an encoded publisher event.
+const DefaultMaxEventSize = 64 << 10
+
+// ErrBadEvent wraps every reason an event is refused.
+var ErrBadEvent = errors.New("bad event")
+
+// Event is one event as a publisher sends it, plus the id and timestamp the
+// broadcaster assigns when it takes the event off the stream.
+//
+// Visibility: an event is seen by a channel's admins always, by its owner
+// User always, and by everyone allowed on the channel only when Public is
+// true. Missing "public" means private.
+type Event struct {
+	Type    string          `json:"type"`
+	Channel string          `json:"channel"`
+	User    string          `json:"user,omitempty"`
+	Public  bool            `json:"public,omitempty"`
+	Data    json.RawMessage `json:"data"`
+
+	// Set by the broadcaster, never by publishers.
+	ID        uint64 `json:"-"` // JetStream stream sequence: the same on every node.
+	Timestamp int64  `json:"-"` // Unix seconds the stream stored the event.
+
+	// Parsed is Channel, parsed; filled by DecodeEvent and Validate.
+	Parsed Channel `json:"-"`
+}
+
+// reservedTypes are message types of the protocol itself; an event with
+// one of them would look like a reply to a client switching on type.
+var reservedTypes = map[string]bool{
+	MsgAuth: true, MsgSubscribe: true, MsgUnsubscribe: true, MsgPing: true,
+	MsgAuthSuccess: true, MsgSubscribed: true, MsgUnsubscribed: true, MsgError: true, MsgPong: true,
+	"close": true,
+}
+
+// ValidType reports whether t is an acceptable event type name: it matches
+// [a-z][a-z0-9_]*, is at most MaxTypeLen bytes, and is not a message type of
+// the protocol itself (auth, subscribed, error, pong, close, ...).
+func ValidType(t string) bool {
+	if reservedTypes[t] {
+		return false
+	}
+	if t == "" || len(t) > MaxTypeLen || t[0] < 'a' || t[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// DecodeEvent parses and validates a publisher's event. maxSize bounds the
+// input (0 means DefaultMaxEventSize). The error says what is wrong without
+// quoting the payload, so it is safe to log.
+func DecodeEvent(b []byte, maxSize int) (*Event, error) {
+	if maxSize <= 0 {
+		maxSize = DefaultMaxEventSize
+	}
+	if len(b) > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrBadEvent, len(b), maxSize)
+	}
+	var ev Event
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ev); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON event object: %s", ErrBadEvent, jsonErrorText(err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the event object", ErrBadEvent)
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
+// jsonErrorText describes a JSON error without echoing input values.
+func jsonErrorText(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	case errors.As(err, &te):
+		return "field " + strconv.Quote(te.Field) + " has the wrong type"
+	}
+	// Unknown-field errors name the field, which is not payload.
+	return err.Error()
+}
+
+// Validate checks the publisher-set fields and fills Parsed.
+func (ev *Event) Validate() error {
+	if !ValidType(ev.Type) {
+		return fmt.Errorf("%w: type must match [a-z][a-z0-9_]* (1-%d bytes) and not be a protocol message type", ErrBadEvent, MaxTypeLen)
+	}
+	ch, err := ParseChannel(ev.Channel)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadEvent, err)
+	}
+	if !ch.Publishable() {
+		return fmt.Errorf("%w: channel %q does not take events; publish to /contest/<alias>", ErrBadEvent, ev.Channel)
+	}
+	if ev.User != "" && !ValidName(ev.User) {
+		return fmt.Errorf("%w: user must be a valid username", ErrBadEvent)
+	}
+	if len(ev.Data) == 0 {
+		ev.Data = json.RawMessage("null")
+	} else if !json.Valid(ev.Data) {
+		return fmt.Errorf("%w: data is not valid JSON", ErrBadEvent)
+	}
+	ev.Parsed = ch
+	return nil
+}
+
+// Encode returns the publisher form of the event, as it travels on NATS.
+func (ev *Event) Encode() ([]byte, error) { return json.Marshal(ev) }
+
+// IDString formats an event id as clients see it.
+func IDString(id uint64) string { return strconv.FormatUint(id, 10) }
+
+// ParseID parses an id a client sent back (since, Last-Event-ID).
+func ParseID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || s == "" || s[0] == '+' {
+		return 0, fmt.Errorf("event id %.40q is not one this server issued", s)
+	}
+	return id, nil
+}
+
+// AppendDelivery appends the JSON object a client receives for ev on the
+// channel named channel (usually ev.Channel; a scoreboard token holder sees
+// its own /scoreboard/<token> name):
+//
+//	{"type":"run_update","channel":"/contest/a","id":"17","timestamp":1704067200,"data":{...}}
+//
+// Type and channel are validated to need no escaping; data is copied byte
+// for byte.
+func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
+	dst = append(dst, `{"type":"`...)
+	dst = append(dst, ev.Type...)
+	dst = append(dst, `","channel":"`...)
+	dst = append(dst, channel...)
+	dst = append(dst, `","id":"`...)
+	dst = strconv.AppendUint(dst, ev.ID, 10)
+	dst = append(dst, `","timestamp":`...)
+	dst = strconv.AppendInt(dst, ev.Timestamp, 10)
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, ev.Data...)
+	dst = append(dst, '}')
+	return dst
+}
