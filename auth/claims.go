@@ -98,6 +98,9 @@ type Principal struct {
 	Publish bool
 	// Expires is the token's exp; the connection must refresh before then.
 	Expires time.Time
+	// IssuedAt is the token's iat (zero when absent). Revocations void the
+	// tokens issued at or before their time.
+	IssuedAt time.Time
 
 	contests      set
 	contestsAdmin set
@@ -118,6 +121,9 @@ func newPrincipal(c *Claims) *Principal {
 	}
 	if c.ExpiresAt != nil {
 		p.Expires = c.ExpiresAt.Time
+	}
+	if c.IssuedAt != nil {
+		p.IssuedAt = c.IssuedAt.Time
 	}
 	return p
 }

@@ -36,6 +36,7 @@ type env struct {
 	signer *auth.Signer
 	cancel context.CancelFunc
 	done   chan struct{}
+	once   sync.Once // guards close
 }
 
 // nodeConfig tweaks a test node.
@@ -44,6 +45,14 @@ type nodeConfig struct {
 	natsURL    string // empty: a fresh embedded server
 	natsListen string // embedded server's client address, for other nodes
 	dataDir    string
+	// maxMsgs bounds the stream's history (natsbus.Config.MaxMsgs); every
+	// node on one NATS must use the same value, or the last one opened
+	// reshapes the stream. 0: natsbus's default.
+	maxMsgs int64
+	// ticketTTL and ticketClock shape the node's SSE tickets. Zero: one
+	// minute on the real clock.
+	ticketTTL   time.Duration
+	ticketClock func() time.Time
 }
 
 func newEnv(t *testing.T, tweak func(*broadcaster.Options)) *env {
@@ -57,7 +66,7 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	bus, err := natsbus.Open(ctx, natsbus.Config{URL: nc.natsURL, Listen: nc.natsListen, DataDir: dir, MaxAge: time.Hour})
+	bus, err := natsbus.Open(ctx, natsbus.Config{URL: nc.natsURL, Listen: nc.natsListen, DataDir: dir, MaxAge: time.Hour, MaxMsgs: nc.maxMsgs})
 	if err != nil {
 		t.Fatalf("natsbus.Open: %v", err)
 	}
@@ -69,11 +78,23 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tickets, err := bus.Tickets(ctx, time.Minute)
+	ttl := nc.ticketTTL
+	if ttl == 0 {
+		ttl = time.Minute
+	}
+	secret, err := bus.SharedSecret(ctx, "sse-ticket-secret")
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := broadcaster.Options{Verifier: v, Bus: bus, Tickets: tickets, PublishKey: "test-publish-key"}
+	tickets, err := broadcaster.NewHMACTickets(secret, ttl, nc.ticketClock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs, err := bus.Revocations(ctx, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := broadcaster.Options{Verifier: v, Bus: bus, Tickets: tickets, Revocations: revs, PublishKey: "test-publish-key"}
 	if nc.opts != nil {
 		nc.opts(&o)
 	}
@@ -95,12 +116,19 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 	case <-time.After(waitFor):
 		t.Fatal("server not ready")
 	}
+	if err := revs.Watch(rctx, srv, func(key string, err error) { t.Errorf("bad revocation %s: %v", key, err) }); err != nil {
+		t.Fatal(err)
+	}
 	e.http = httptest.NewServer(srv.Handler())
 	t.Cleanup(e.close)
 	return e
 }
 
-func (e *env) close() {
+// close stops the node (server, HTTP listener, NATS); it is safe to call
+// before the test's cleanup does.
+func (e *env) close() { e.once.Do(e.doClose) }
+
+func (e *env) doClose() {
 	sctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	e.srv.Shutdown(sctx, 0)

@@ -12,6 +12,7 @@ import (
 type frame struct {
 	data      []byte
 	seq       uint64 // event id; 0 for replies
+	stored    int64  // unix nanos the stream stored the event; 0 for replies
 	channel   string // client channel name; set for events
 	typ       string // event type; set for events
 	coalesce  string // non-empty: a newer frame with the same key replaces it while queued
@@ -24,6 +25,7 @@ func newEventFrame(ev *protocol.Event, channel string) *frame {
 	return &frame{
 		data:      b,
 		seq:       ev.ID,
+		stored:    ev.StoredAt,
 		channel:   channel,
 		typ:       ev.Type,
 		coalesce:  coalesceKey(ev, channel),

@@ -9,6 +9,10 @@ import (
 	"github.com/arenacast/arenacast/protocol"
 )
 
+// errTokenRevoked refuses a token of a user whose sessions were revoked
+// after the token was issued.
+var errTokenRevoked = errors.New("token revoked")
+
 // handleRaw processes one message read from a client: rate limit, decode,
 // dispatch. It runs on the session's reader goroutine only.
 func (s *session) handleRaw(b []byte, binary bool) {
@@ -60,9 +64,12 @@ func (s *session) bad(id, msg string) {
 // authenticate verifies a token and installs (or refreshes) the principal.
 func (s *session) authenticate(id, token string) {
 	p, err := s.srv.opts.Verifier.Verify(token)
+	if err == nil && s.srv.userRevoked(p) {
+		err = errTokenRevoked
+	}
 	if err != nil {
 		s.authFails++
-		s.srv.stats.authFailures.Add(1)
+		s.srv.stats.authFailed(err)
 		code := protocol.ErrUnauthorized
 		if auth.ReasonOf(err) == auth.ReasonExpired {
 			code = protocol.ErrTokenExpired
@@ -103,7 +110,7 @@ func (s *session) authenticate(id, token string) {
 	s.send(protocol.Reply{Type: protocol.MsgAuthSuccess, ID: id, User: p.User, Expires: p.Expires.Unix()})
 	for _, old := range changed {
 		ch, _ := protocol.ParseChannel(old.client)
-		acc := auth.ChannelAccess(p, ch)
+		acc := s.srv.channelAccess(p, ch)
 		if acc == old.access {
 			continue
 		}
@@ -194,7 +201,7 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 	if ch.Kind == protocol.KindScoreboard {
 		contest, exp, err := s.srv.opts.Verifier.VerifyScoreboard(ch.Name)
 		if err != nil {
-			s.srv.stats.authFailures.Add(1)
+			s.srv.stats.authFailed(err)
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "invalid scoreboard token"))
 			return
 		}
@@ -206,7 +213,7 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "authenticate first"))
 			return
 		}
-		sub.access = auth.ChannelAccess(p, ch)
+		sub.access = s.srv.channelAccess(p, ch)
 		if sub.access == auth.AccessNone {
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "not allowed on this channel"))
 			return

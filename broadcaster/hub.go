@@ -3,6 +3,7 @@ package broadcaster
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/protocol"
@@ -29,6 +30,7 @@ const hubShards = 64
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
+	kinds  [protocol.KindScoreboard + 1]atomic.Int64 // live subscriptions by the client channel's kind
 }
 
 type hubShard struct {
@@ -92,6 +94,7 @@ func (h *hub) add(sub *subscription) {
 		r = &route{}
 		sh.routes[sub.route] = r
 	}
+	h.kinds[sub.kind].Add(1)
 	switch sub.access {
 	case auth.AccessAll:
 		r.all.add(sub, 0)
@@ -119,6 +122,10 @@ func (h *hub) add(sub *subscription) {
 	}
 }
 
+// inHub reports whether sub is still registered (its primary index is
+// set). Called with the shard lock held.
+func (sub *subscription) inHub(auth.Access) bool { return sub.idx[0] >= 0 }
+
 // remove unregisters sub; removing twice is harmless.
 func (h *hub) remove(sub *subscription) {
 	sh := h.shard(sub.route)
@@ -128,6 +135,10 @@ func (h *hub) remove(sub *subscription) {
 	if r == nil {
 		return
 	}
+	if !sub.inHub(sub.access) {
+		return
+	}
+	h.kinds[sub.kind].Add(-1)
 	switch sub.access {
 	case auth.AccessAll:
 		r.all.remove(sub, 0)

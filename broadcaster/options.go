@@ -82,6 +82,10 @@ type Options struct {
 	// jitter) so they re-authenticate. Default 30 min.
 	SSEMaxLifetime time.Duration
 
+	// Revocations stores revocations made with POST /revoke. Nil disables
+	// the endpoint; ApplyRevocation still works.
+	Revocations RevocationStore
+
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }

@@ -34,6 +34,8 @@ type Server struct {
 	mu       sync.Mutex // guards sessions
 	sessions map[*session]struct{}
 
+	revoked revocations // revocations in force, fed by ApplyRevocation
+
 	snaps *snapshotCache
 	// startID is the newest event id when Run began; the snapshot cache is
 	// complete only for events after it.
@@ -66,13 +68,17 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler serves GET /events/ (WebSocket, or SSE for Accept:
-// text/event-stream) and POST /publish.
+// text/event-stream), POST /events/ticket, POST /publish, /healthz and
+// /readyz.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/events/", s.serveEvents)
 	mux.HandleFunc("/events", s.serveEvents)
 	mux.HandleFunc("/events/ticket", s.serveTicket)
 	mux.HandleFunc("/publish", s.servePublish)
+	mux.HandleFunc("/revoke", s.serveRevoke)
+	mux.HandleFunc("/healthz", s.serveHealthz)
+	mux.HandleFunc("/readyz", s.serveReadyz)
 	return mux
 }
 
@@ -101,6 +107,7 @@ func (s *Server) Run(ctx context.Context) error {
 // route takes one event off the stream.
 func (s *Server) route(ev *protocol.Event) {
 	s.stats.eventsConsumed.Add(1)
+	s.stats.lastConsumed.Store(ev.ID)
 	if ev.Type == protocol.TypeScoreboardUpdate {
 		s.snaps.put(ev)
 	}
@@ -120,6 +127,7 @@ func (s *Server) newSession(t transport) *session {
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
+	s.stats.open[transportIndex(t.name())].Add(1)
 	return sess
 }
 
@@ -131,6 +139,7 @@ func (s *Server) sessionGone(sess *session, code protocol.CloseCode) {
 	s.mu.Unlock()
 	if ok {
 		s.nconns.Add(-1)
+		s.stats.open[transportIndex(sess.t.name())].Add(-1)
 		s.stats.countClose(code)
 	}
 }

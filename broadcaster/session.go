@@ -107,6 +107,7 @@ func (sub *subscription) sees(ev *protocol.Event) bool {
 // deliver queues f for the subscriber unless the grant has expired.
 func (sub *subscription) deliver(f *frame, now int64) bool {
 	if sub.expires != 0 && now >= sub.expires {
+		sub.sess.srv.stats.drop(DropExpired, 1)
 		go sub.sess.endSubscription(sub, protocol.ReasonExpired)
 		return false
 	}
@@ -183,6 +184,7 @@ func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 			s.queue[i] = nil // a hole the writer skips
 			delete(s.boardIdx, f.coalesce)
 			s.srv.stats.coalesced.Add(1)
+			s.srv.stats.drop(DropCoalesced, 1)
 		}
 	}
 	if len(s.queue) >= s.srv.opts.QueueMessages || s.queueBytes+len(f.data) > s.srv.opts.QueueBytes {
@@ -223,9 +225,11 @@ func (s *session) writeLoop() {
 		clear(s.boardIdx)
 		s.mu.Unlock()
 
+		batch = compact(batch)
 		s.wmu.Lock()
-		err := s.t.write(compact(batch))
+		err := s.t.write(batch)
 		s.wmu.Unlock()
+		s.observeLatency(batch)
 		s.srv.stats.framesWritten.Add(uint64(len(batch)))
 		clear(batch)
 		if cap(batch) <= 256 {
@@ -235,6 +239,18 @@ func (s *session) writeLoop() {
 		}
 		if err != nil {
 			s.shutdown(closeGone)
+			return
+		}
+	}
+}
+
+// observeLatency records the publish-to-write latency of the oldest event
+// frame of a written batch: one clock read and one histogram add per
+// write, not per frame.
+func (s *session) observeLatency(batch []*frame) {
+	for _, f := range batch {
+		if f != nil && f.stored != 0 {
+			s.srv.stats.latency.observe(time.Duration(time.Now().UnixNano() - f.stored))
 			return
 		}
 	}
@@ -273,7 +289,14 @@ func (s *session) shutdown(code protocol.CloseCode) {
 
 // beginCloseLocked marks the session closed and takes what finishClose
 // needs. Called with mu held.
-func (s *session) beginCloseLocked(code protocol.CloseCode, _ bool) map[string]*subscription {
+func (s *session) beginCloseLocked(code protocol.CloseCode, flush bool) map[string]*subscription {
+	if n := countEvents(s.queue); n > 0 && !flush {
+		if code == protocol.CloseSlowConsumer {
+			s.srv.stats.drop(DropSlowConsumer, n)
+		} else {
+			s.srv.stats.drop(DropClosed, n)
+		}
+	}
 	s.closed = true
 	s.closeCode = code
 	subs := s.subs
@@ -283,6 +306,17 @@ func (s *session) beginCloseLocked(code protocol.CloseCode, _ bool) map[string]*
 	s.spare = nil
 	s.timers.stopAll()
 	return subs
+}
+
+// countEvents counts the event frames (not replies) in a queue.
+func countEvents(q []*frame) int {
+	n := 0
+	for _, f := range q {
+		if f != nil && f.seq != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // finishClose leaves the hub, flushes pending, and closes the transport.

@@ -108,8 +108,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := s.sseCredential(r)
+	if err == nil && s.userRevoked(p) {
+		err = errTokenRevoked
+	}
 	if err != nil {
-		s.stats.authFailures.Add(1)
+		s.stats.authFailed(err)
 		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", "authentication failed: "+err.Error())
 		return
 	}
@@ -137,14 +140,14 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		case ch.Kind == protocol.KindScoreboard:
 			if _, _, err := s.opts.Verifier.VerifyScoreboard(ch.Name); err != nil {
-				s.stats.authFailures.Add(1)
+				s.stats.authFailed(err)
 				writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, name, "invalid scoreboard token")
 				return
 			}
 		case p == nil:
 			writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, name, "authentication required")
 			return
-		case auth.ChannelAccess(p, ch) == auth.AccessNone:
+		case s.channelAccess(p, ch) == auth.AccessNone:
 			writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, name, "not allowed on this channel")
 			return
 		}

@@ -2,12 +2,16 @@ package broadcaster
 
 import (
 	"sync/atomic"
+	"time"
 
+	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/protocol"
 )
 
 // Stats are the node's counters. They are plain atomics so the hot path
-// pays one add; the metrics adapter reads them.
+// pays one add; metrics adapters (package broadcaster/metrics) read them
+// through Server.Stats at scrape time, so nothing here is registered
+// globally.
 type Stats struct {
 	connections    atomic.Uint64 // connections accepted
 	eventsConsumed atomic.Uint64
@@ -24,8 +28,89 @@ type Stats struct {
 	resumeFailed   atomic.Uint64 // history unavailable
 	published      atomic.Uint64 // events accepted by POST /publish
 	publishRefused atomic.Uint64
+	lastConsumed   atomic.Uint64 // id of the newest event routed
 
-	closes [5000]atomic.Uint64 // by close code; 0 = peer gone
+	open    [2]atomic.Int64                   // open connections by transport (transportIndex)
+	authWhy [numAuthReasons + 1]atomic.Uint64 // by auth.Reason; last: other
+	drops   [numDropReasons]atomic.Uint64
+	latency latencyHistogram
+	closes  [5000]atomic.Uint64 // by close code; 0 = peer gone
+}
+
+// DropReason says why an event frame meant for a client was not sent.
+type DropReason string
+
+// Drop reasons. Every frame that was queued for a client and not written
+// is counted under exactly one.
+const (
+	DropSlowConsumer DropReason = "slow_consumer" // discarded with the queue of a session closed as a slow consumer
+	DropCoalesced    DropReason = "coalesced"     // a queued scoreboard_update replaced by a newer one
+	DropExpired      DropReason = "grant_expired" // the scoreboard token of the subscription expired
+	DropClosed       DropReason = "closed"        // the session closed (peer gone, shutdown) with frames queued
+)
+
+const numDropReasons = 4
+
+// DropReasons lists every drop reason, for metrics.
+var DropReasons = [numDropReasons]DropReason{DropSlowConsumer, DropCoalesced, DropExpired, DropClosed}
+
+func (st *Stats) drop(r DropReason, n int) {
+	for i, x := range DropReasons {
+		if x == r {
+			st.drops[i].Add(uint64(n))
+			return
+		}
+	}
+}
+
+const numAuthReasons = 9
+
+var authReasons = [numAuthReasons]auth.Reason{
+	auth.ReasonMalformed, auth.ReasonSignature, auth.ReasonExpired, auth.ReasonNotYetValid,
+	auth.ReasonIssuer, auth.ReasonAudience, auth.ReasonUnknownKey, auth.ReasonAlgorithm, auth.ReasonClaims,
+}
+
+// authFailed counts one failed authentication under its reason.
+func (st *Stats) authFailed(err error) {
+	st.authFailures.Add(1)
+	r := auth.ReasonOf(err)
+	for i, x := range authReasons {
+		if x == r {
+			st.authWhy[i].Add(1)
+			return
+		}
+	}
+	st.authWhy[len(authReasons)].Add(1)
+}
+
+func transportIndex(name string) int {
+	if name == "sse" {
+		return 1
+	}
+	return 0
+}
+
+// LatencyBuckets are the upper bounds of the delivery latency histogram.
+var LatencyBuckets = []time.Duration{
+	500 * time.Microsecond, time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond,
+	10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond,
+	250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second,
+}
+
+// latencyHistogram counts publish-to-write latencies in LatencyBuckets;
+// the last slot is +Inf.
+type latencyHistogram struct {
+	counts [14]atomic.Uint64
+	sumNs  atomic.Int64
+}
+
+func (h *latencyHistogram) observe(d time.Duration) {
+	i := 0
+	for i < len(LatencyBuckets) && d > LatencyBuckets[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.sumNs.Add(int64(d))
 }
 
 func (st *Stats) countClose(code protocol.CloseCode) {
@@ -50,8 +135,24 @@ type Snapshot struct {
 	Connections, EventsConsumed, EventsBad, Deliveries, FramesWritten  uint64
 	Coalesced, SlowConsumers, AuthFailures, BadMessages, OriginRefused uint64
 	ResumeOK, ResumeMissed, ResumeFailed, Published, PublishRefused    uint64
+	// LastConsumed is the id of the newest event this node routed.
+	LastConsumed uint64
+	// Open counts open connections by transport ("websocket", "sse").
+	Open map[string]int64
+	// Subscriptions counts live subscriptions by channel kind.
+	Subscriptions map[string]int64
+	// AuthFailuresByReason counts failed authentications by auth.Reason
+	// ("other" for failures without one).
+	AuthFailuresByReason map[string]uint64
+	// Drops counts frames not sent, by reason.
+	Drops map[DropReason]uint64
 	// Closes counts closed connections by close code (0: the peer went away).
 	Closes map[protocol.CloseCode]uint64
+	// LatencyCounts are per-bucket (not cumulative) counts of the
+	// publish-to-write latency, one more than LatencyBuckets (+Inf);
+	// LatencySum is their sum.
+	LatencyCounts []uint64
+	LatencySum    time.Duration
 }
 
 // Stats returns a copy of the node's counters.
@@ -63,12 +164,31 @@ func (s *Server) Stats() Snapshot {
 		SlowConsumers: st.slowConsumers.Load(), AuthFailures: st.authFailures.Load(), BadMessages: st.badMessages.Load(),
 		OriginRefused: st.originRefused.Load(), ResumeOK: st.resumeOK.Load(), ResumeMissed: st.resumeMissed.Load(),
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
-		Closes: make(map[protocol.CloseCode]uint64),
+		LastConsumed:         st.lastConsumed.Load(),
+		Open:                 map[string]int64{"websocket": st.open[0].Load(), "sse": st.open[1].Load()},
+		Subscriptions:        make(map[string]int64),
+		AuthFailuresByReason: make(map[string]uint64),
+		Drops:                make(map[DropReason]uint64),
+		Closes:               make(map[protocol.CloseCode]uint64),
+		LatencySum:           time.Duration(st.latency.sumNs.Load()),
+	}
+	for k := protocol.KindUser; k <= protocol.KindScoreboard; k++ {
+		out.Subscriptions[k.String()] = s.hub.kinds[k].Load()
+	}
+	for i, r := range authReasons {
+		out.AuthFailuresByReason[string(r)] = st.authWhy[i].Load()
+	}
+	out.AuthFailuresByReason["other"] = st.authWhy[len(authReasons)].Load()
+	for i, r := range DropReasons {
+		out.Drops[r] = st.drops[i].Load()
 	}
 	for code := range st.closes {
 		if n := st.closes[code].Load(); n > 0 {
 			out.Closes[protocol.CloseCode(code)] = n
 		}
+	}
+	for i := range st.latency.counts {
+		out.LatencyCounts = append(out.LatencyCounts, st.latency.counts[i].Load())
 	}
 	return out
 }

@@ -45,7 +45,7 @@ func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.opts.Verifier.Verify(tok)
 	if err != nil {
-		s.stats.authFailures.Add(1)
+		s.stats.authFailed(err)
 		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", "authentication failed: "+err.Error())
 		return
 	}

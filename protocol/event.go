@@ -42,6 +42,7 @@ type Event struct {
 	// Set by the broadcaster, never by publishers.
 	ID        uint64 `json:"-"` // JetStream stream sequence: the same on every node.
 	Timestamp int64  `json:"-"` // Unix seconds the stream stored the event.
+	StoredAt  int64  `json:"-"` // Unix nanoseconds the stream stored the event, for latency metrics.
 
 	// Parsed is Channel, parsed; filled by DecodeEvent and Validate.
 	Parsed Channel `json:"-"`

@@ -259,6 +259,7 @@ func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*pr
 	}
 	ev.ID = seq
 	ev.Timestamp = ts.Unix()
+	ev.StoredAt = ts.UnixNano()
 	return ev, nil
 }
 

@@ -38,6 +38,8 @@ type Serve struct {
 	sseHeartbeat, sseLifetime, ticketTTL time.Duration
 	drain, shutdownTimeout               time.Duration
 	logFormat, logLevel                  string
+	metricsListen                        string
+	revocationTTL                        time.Duration
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -82,6 +84,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
+	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
+	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -103,6 +107,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
+	c.metricsListen = *metricsListen
+	c.revocationTTL = *revocationTTL
 	if c.keys == "" {
 		return errors.New("--keys is required (try --keys testdata/devkeys for development)")
 	}
@@ -162,6 +168,10 @@ func (c *Serve) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	revocations, err := c.bus.Revocations(ctx, c.revocationTTL)
+	if err != nil {
+		return err
+	}
 	srv, err := broadcaster.New(broadcaster.Options{
 		Verifier: verifier, Bus: c.bus, Logger: log,
 		AllowedOrigins: list(c.origins), PublishKey: c.publishKey,
@@ -169,9 +179,14 @@ func (c *Serve) Run(ctx context.Context) error {
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
-		SSECookie: c.sseCookie, Tickets: tickets, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
+		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 	})
 	if err != nil {
+		return err
+	}
+	if err := revocations.Watch(ctx, srv, func(key string, err error) {
+		log.Warn("ignoring malformed revocation", "key", key, "err", err)
+	}); err != nil {
 		return err
 	}
 	c.ln, err = net.Listen("tcp", c.listen)
@@ -192,6 +207,13 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(c.ln) }()
+	if c.metricsListen != "" {
+		ms, err := startMetrics(c.metricsListen, srv, c.bus, log)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+	}
 	if c.addrFile != "" {
 		if err := os.WriteFile(c.addrFile+".tmp", []byte(addr), 0o644); err != nil {
 			return err
