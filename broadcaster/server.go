@@ -117,12 +117,14 @@ func (s *Server) route(ev *protocol.Event) {
 
 // newSession registers a connection, or returns nil when the node is full
 // or draining.
-func (s *Server) newSession(t transport) *session {
+func (s *Server) newSession(t transport, remote string) *session {
 	if s.nconns.Add(1) > int64(s.opts.MaxConnections) || s.draining.Load() {
 		s.nconns.Add(-1)
+		s.log.Warn("connection refused", "transport", t.name(), "remote", remote, "draining", s.draining.Load())
 		return nil
 	}
-	sess := &session{srv: s, t: t, id: s.nextID.Add(1)}
+	sess := &session{srv: s, t: t, id: s.nextID.Add(1), remote: remote}
+	s.log.Debug("connection open", "session", sess)
 	s.mu.Lock()
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
@@ -138,6 +140,7 @@ func (s *Server) sessionGone(sess *session, code protocol.CloseCode) {
 	delete(s.sessions, sess)
 	s.mu.Unlock()
 	if ok {
+		s.log.Debug("connection closed", "session", sess, "code", int(code), "reason", code.Reason())
 		s.nconns.Add(-1)
 		s.stats.open[transportIndex(sess.t.name())].Add(-1)
 		s.stats.countClose(code)

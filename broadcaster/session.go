@@ -1,6 +1,7 @@
 package broadcaster
 
 import (
+	"log/slog"
 	"sync"
 	"time"
 
@@ -32,9 +33,10 @@ const closeGone protocol.CloseCode = 0
 // wake-up and exits when the queue is empty, so an idle session has no
 // goroutine of its own on the write side.
 type session struct {
-	srv *Server
-	t   transport
-	id  uint64
+	srv    *Server
+	t      transport
+	id     uint64
+	remote string // peer address, for logs
 
 	// Owned by the reader goroutine (or the SSE handler).
 	rate        tokenBucket
@@ -333,6 +335,22 @@ func (s *session) finishClose(subs map[string]*subscription, code protocol.Close
 		}
 		s.t.close(code)
 	}()
+}
+
+// LogValue logs a session as fields; never its token.
+func (s *session) LogValue() slog.Value {
+	s.mu.Lock()
+	user := ""
+	if s.principal != nil {
+		user = s.principal.User
+	}
+	s.mu.Unlock()
+	return slog.GroupValue(
+		slog.Uint64("id", s.id),
+		slog.String("transport", s.t.name()),
+		slog.String("remote", s.remote),
+		slog.String("user", user),
+	)
 }
 
 // isClosed reports whether shutdown ran.

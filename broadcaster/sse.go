@@ -155,7 +155,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 
 	rc := http.NewResponseController(w)
 	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, done: make(chan struct{})}
-	sess := s.newSession(t)
+	sess := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", "connection limit")
 		return

@@ -35,7 +35,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
 	t := &wsTransport{c: c, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout}
-	sess := s.newSession(t)
+	sess := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		c.Close(websocket.StatusCode(protocol.CloseConnectionLimit), protocol.CloseConnectionLimit.Reason())
 		return

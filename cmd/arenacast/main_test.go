@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
+// command and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestEndToEnd runs the real program: serve on port 0 with an embedded
+// NATS, mint a token, listen, publish over HTTP, and see the event; then
+// SIGTERM-like cancellation shuts it down cleanly.
+func TestEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	keys, _ := filepath.Abs("../../testdata/devkeys")
+	addrFile := filepath.Join(dir, "addr")
+	ctx, stop := context.WithCancel(context.Background())
+	var serveOut syncBuffer
+	served := make(chan int, 1)
+	go func() {
+		served <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms"}, &serveOut, &serveOut)
+	}()
+	var addr string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			addr = string(b)
+			break
+		}
+		select {
+		case code := <-served:
+			t.Fatalf("serve exited with %d: %s", code, serveOut.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", serveOut.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	key := filepath.Join(keys, "dev.pem")
+	var tokOut, errOut bytes.Buffer
+	if code := run(ctx, []string{"token", "--key", key, "--user", "alice", "--contest", "demo"}, &tokOut, &errOut); code != 0 {
+		t.Fatalf("token: %d %s", code, errOut.String())
+	}
+	token := strings.TrimSpace(tokOut.String())
+
+	var listenOut syncBuffer
+	listened := make(chan int, 1)
+	go func() {
+		listened <- run(ctx, []string{"listen", "--url", "ws://" + addr + "/events/", "--token", token,
+			"--channel", "/contest/demo", "--count", "1", "--timeout", "30s"}, &listenOut, &listenOut)
+	}()
+	for !strings.Contains(listenOut.String(), `"subscribed"`) {
+		select {
+		case code := <-listened:
+			t.Fatalf("listen exited with %d: %s", code, listenOut.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var pubOut bytes.Buffer
+	errOut.Reset()
+	if code := run(ctx, []string{"publish", "--http", "http://" + addr, "--key", key, "--type", "run_update",
+		"--channel", "/contest/demo", "--user", "alice", "--data", `{"verdict":"AC"}`}, &pubOut, &errOut); code != 0 {
+		t.Fatalf("publish: %d %s", code, errOut.String())
+	}
+	if code := <-listened; code != 0 {
+		t.Fatalf("listen: %d %s", code, listenOut.String())
+	}
+	if !strings.Contains(listenOut.String(), `"type":"run_update","channel":"/contest/demo","id":"1"`) {
+		t.Fatalf("listener output: %s", listenOut.String())
+	}
+	stop()
+	select {
+	case code := <-served:
+		if code != 0 {
+			t.Fatalf("serve exited with %d: %s", code, serveOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if strings.Contains(serveOut.String(), token) {
+		t.Fatal("a token appeared in the logs")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+	}{
+		{nil, 2},
+		{[]string{"nope"}, 2},
+		{[]string{"help"}, 0},
+		{[]string{"serve", "--help"}, 0},
+		{[]string{"serve"}, 2}, // --keys is required
+		{[]string{"token", "--user", "a", "--scoreboard", "b"}, 2},
+		{[]string{"publish", "--type", "x"}, 2},
+		{[]string{"listen"}, 2},
+	}
+	for _, tc := range cases {
+		var out bytes.Buffer
+		if got := run(context.Background(), tc.args, &out, &out); got != tc.code {
+			t.Errorf("run(%q) = %d, want %d: %s", tc.args, got, tc.code, out.String())
+		}
+	}
+}
