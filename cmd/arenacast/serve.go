@@ -15,6 +15,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/demo"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
@@ -40,6 +41,9 @@ type Serve struct {
 	logFormat, logLevel                  string
 	metricsListen                        string
 	revocationTTL                        time.Duration
+	replicas                             int
+	demo                                 bool
+	demoKey                              string
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -84,10 +88,13 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
+	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
+	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
+	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +116,11 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen = *metricsListen
 	c.revocationTTL = *revocationTTL
+	c.replicas = *replicas
+	c.demo, c.demoKey = *demoOn, *demoKey
+	if c.keys == "" && c.demo {
+		c.keys = c.demoKey // the demo key verifies what it mints
+	}
 	if c.keys == "" {
 		return errors.New("--keys is required (try --keys testdata/devkeys for development)")
 	}
@@ -156,7 +168,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
-		MaxEventSize: c.maxEvent, Logger: log,
+		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -194,7 +206,13 @@ func (c *Serve) Run(ctx context.Context) error {
 		return fmt.Errorf("listening on %s: %w", c.listen, err)
 	}
 	addr := c.ln.Addr().String()
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	handler := srv.Handler()
+	if c.demo {
+		if handler, err = c.demoHandler(verifier, handler); err != nil {
+			return err
+		}
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
@@ -207,6 +225,22 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(c.ln) }()
+	demoDone := make(chan struct{})
+	if c.demo {
+		sim, err := demo.NewSimulator(demo.Options{Bus: c.bus, Seed: uint64(time.Now().UnixNano()), Logger: log})
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer close(demoDone)
+			if err := sim.Run(runCtx); err != nil {
+				log.Error("demo simulator stopped", "err", err)
+			}
+		}()
+		log.Info("demo running: open the page in a browser", "url", "http://"+addr+"/demo/")
+	} else {
+		close(demoDone)
+	}
 	if c.metricsListen != "" {
 		ms, err := startMetrics(c.metricsListen, srv, c.bus, log)
 		if err != nil {
@@ -242,8 +276,26 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	<-hsDone
 	stopRun()
+	<-demoDone
 	<-runErr
 	return nil
+}
+
+// demoHandler puts the --demo page at /demo/ in front of next, minting its
+// tokens with --demo-key.
+func (c *Serve) demoHandler(v *auth.Verifier, next http.Handler) (http.Handler, error) {
+	signer, err := auth.LoadSigner(c.demoKey)
+	if err != nil {
+		return nil, fmt.Errorf("--demo-key: %w", err)
+	}
+	page, err := demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/demo/", page)
+	mux.Handle("/", next)
+	return mux, nil
 }
 
 func natsDesc(url string) string {
