@@ -8,15 +8,21 @@ DEV_ARGS := --keys testdata/devkeys --data-dir .arenacast-data --nats-listen 127
             --allowed-origins 'localhost:*,127.0.0.1:*'
 FUZZTIME ?= 10s
 
-.PHONY: all build run test test-go test-fuzz test-js js-deps bench clean
+.PHONY: all build run test test-go test-fuzz test-js js-deps bench clean demo-assets
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/arenacast
 
+# --demo: a simulated contest, shown live at http://127.0.0.1:8080/demo/
 run: build
-	./$(BIN) serve $(DEV_ARGS) $(ARGS)
+	./$(BIN) serve $(DEV_ARGS) --demo $(ARGS)
+
+# The demo page's script, embedded in the binary: rebuild it after changing
+# client-js/demo/ or client-js/src/, and commit it (a browser test checks).
+demo-assets:
+	cd client-js && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && npm run build:demo
 
 test: test-go test-fuzz test-js
 

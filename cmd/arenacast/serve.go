@@ -164,6 +164,12 @@ func (c *Serve) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var demoPage http.Handler
+	if c.demo {
+		if demoPage, err = c.demoPage(verifier); err != nil {
+			return err
+		}
+	}
 	c.bus, err = natsbus.Open(ctx, natsbus.Config{
 		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
@@ -208,9 +214,10 @@ func (c *Serve) Run(ctx context.Context) error {
 	addr := c.ln.Addr().String()
 	handler := srv.Handler()
 	if c.demo {
-		if handler, err = c.demoHandler(verifier, handler); err != nil {
-			return err
-		}
+		mux := http.NewServeMux()
+		mux.Handle("/demo/", demoPage)
+		mux.Handle("/", handler)
+		handler = mux
 	}
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
@@ -237,7 +244,6 @@ func (c *Serve) Run(ctx context.Context) error {
 				log.Error("demo simulator stopped", "err", err)
 			}
 		}()
-		log.Info("demo running: open the page in a browser", "url", "http://"+addr+"/demo/")
 	} else {
 		close(demoDone)
 	}
@@ -257,6 +263,9 @@ func (c *Serve) Run(ctx context.Context) error {
 		}
 	}
 	log.Info("arenacast listening", "addr", addr, "events", "ws://"+addr+"/events/", "nats", natsDesc(c.natsURL))
+	if c.demo {
+		log.Info("demo running: open the page in a browser", "url", "http://"+addr+"/demo/")
+	}
 
 	select {
 	case <-ctx.Done():
@@ -281,21 +290,13 @@ func (c *Serve) Run(ctx context.Context) error {
 	return nil
 }
 
-// demoHandler puts the --demo page at /demo/ in front of next, minting its
-// tokens with --demo-key.
-func (c *Serve) demoHandler(v *auth.Verifier, next http.Handler) (http.Handler, error) {
+// demoPage is the --demo page, minting its tokens with --demo-key.
+func (c *Serve) demoPage(v *auth.Verifier) (http.Handler, error) {
 	signer, err := auth.LoadSigner(c.demoKey)
 	if err != nil {
 		return nil, fmt.Errorf("--demo-key: %w", err)
 	}
-	page, err := demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/demo/", page)
-	mux.Handle("/", next)
-	return mux, nil
+	return demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v})
 }
 
 func natsDesc(url string) string {

@@ -1,0 +1,239 @@
+/**
+ * The page `arenacast serve --demo` serves at /demo/: a live scoreboard
+ * from a public scoreboard link (no login) and an event feed from the
+ * contest channel as a contest admin. Bundled by demo/build.mjs into
+ * broadcaster/demo/static/demo.js.
+ *
+ * @module
+ */
+
+import { ArenacastClient, type StreamEvent, type Subscription } from '../src/index.js';
+
+/** GET config.json: minted afresh on every request. */
+interface Config {
+  contest: string;
+  events_url: string;
+  scoreboard_token: string;
+  viewer: string;
+  viewer_token: string;
+  expires: number;
+}
+
+interface Cell {
+  alias: string;
+  solved: boolean;
+  attempts: number;
+  minute?: number;
+}
+
+interface Rank {
+  place: number;
+  username: string;
+  solved: number;
+  penalty: number;
+  problems: Cell[];
+}
+
+interface Board {
+  minute: number;
+  problems: string[];
+  ranking: Rank[];
+}
+
+/** The data of the simulator's events; every field optional, since any publisher may share the channel. */
+interface Data {
+  contest_alias?: string;
+  scoreboard?: Board;
+  changed?: { username: string; problem: string; place: number };
+  guid?: string;
+  username?: string;
+  problem?: string;
+  language?: string;
+  status?: string;
+  verdict?: string;
+  runtime_ms?: number;
+  message?: string;
+  answer?: string;
+  event?: string;
+}
+
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector(sel) as T;
+
+async function fetchConfig(): Promise<Config> {
+  const r = await fetch('config.json', { cache: 'no-store' });
+  if (!r.ok) throw new Error(`config.json answered ${r.status}`);
+  return (await r.json()) as Config;
+}
+
+/** Shows a client's state in the status pill with id `id`. */
+function showState(client: ArenacastClient, id: string): void {
+  const el = $(`#${id}`);
+  const text = el.querySelector('span') as HTMLElement;
+  const show = () => {
+    el.dataset.state = client.state;
+    text.textContent = client.state === 'connected' ? `connected · ${client.transport ?? ''}` : client.state;
+  };
+  client.on('state', show);
+  client.on('connected', show);
+  client.on('disconnected', ({ code, reason }) => (text.textContent = `disconnected (${code} ${reason})`));
+  show();
+}
+
+// ---- scoreboard ----
+
+const letter = (i: number) => String.fromCharCode(65 + i);
+let shownProblems = '';
+/** Each user's solved/penalty on the board shown, to highlight the rows that changed. */
+let lastResults = new Map<string, string>();
+
+function el(tag: string, cls?: string, text?: string): HTMLElement {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+function renderHead(problems: string[]): void {
+  const key = problems.join(',');
+  if (key === shownProblems) return;
+  shownProblems = key;
+  const tr = el('tr');
+  tr.append(el('th', 'num', '#'), el('th', '', 'User'));
+  problems.forEach((alias, i) => {
+    const th = el('th', 'p', letter(i));
+    th.title = alias;
+    tr.append(th);
+  });
+  tr.append(el('th', 'num', 'Solved'), el('th', 'num', 'Penalty'));
+  $('#scoreboard thead').replaceChildren(tr);
+}
+
+function renderCell(c: Cell): HTMLElement {
+  const td = el('td', 'p');
+  if (c.solved) {
+    td.classList.add('ok');
+    const s = el('span', '', c.attempts > 1 ? `+${c.attempts - 1}` : '+');
+    s.append(el('small', '', `${c.minute ?? 0}'`));
+    td.append(s);
+  } else if (c.attempts > 0) {
+    td.classList.add('bad');
+    td.append(el('span', '', `−${c.attempts}`));
+  }
+  td.title = c.alias;
+  return td;
+}
+
+function renderBoard(board: Board): void {
+  renderHead(board.problems);
+  const results = new Map<string, string>();
+  const rows = board.ranking.map((r) => {
+    const tr = el('tr');
+    tr.dataset.user = r.username;
+    const result = `${r.solved}/${r.penalty}`;
+    results.set(r.username, result);
+    const before = lastResults.get(r.username);
+    if (before !== undefined && before !== result) tr.className = 'moved';
+    tr.append(el('td', 'num', String(r.place)), el('td', 'user', r.username));
+    for (const c of r.problems) tr.append(renderCell(c));
+    tr.append(el('td', 'num', String(r.solved)), el('td', 'num', String(r.penalty)));
+    return tr;
+  });
+  lastResults = results;
+  $('#scoreboard tbody').replaceChildren(...rows);
+  $('#minute').textContent = `minute ${board.minute}`;
+}
+
+// ---- feed ----
+
+const maxFeed = 40;
+
+function ordinal(n: number): string {
+  const s = n % 100 >= 11 && n % 100 <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][n % 10] ?? 'th');
+  return `${n}${s}`;
+}
+
+/** A one-line summary of an event, as DOM nodes. */
+function summary(ev: StreamEvent<Data>): Node[] {
+  const d = ev.data ?? {};
+  switch (ev.type) {
+    case 'run_update':
+      if (d.status === 'new') return [document.createTextNode(`${d.username} submitted ${d.problem} (${d.language})`), el('span', 'private', 'private')];
+      return [
+        document.createTextNode(`${d.username} · ${d.problem}: `),
+        el('span', `v-${d.verdict}`, d.verdict ?? '?'),
+        document.createTextNode(d.runtime_ms ? ` (${d.runtime_ms} ms)` : ''),
+        el('span', 'private', 'private'),
+      ];
+    case 'scoreboard_update':
+      if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${d.changed.problem}, now ${ordinal(d.changed.place)}`)];
+      return [document.createTextNode('new scoreboard')];
+    case 'clarification':
+      return [document.createTextNode(`${d.problem}: “${d.message}” — ${d.answer}`)];
+    case 'contest_update':
+      return [document.createTextNode(d.message ?? d.event ?? '')];
+  }
+  return [document.createTextNode(JSON.stringify(ev.data).slice(0, 120))];
+}
+
+function addFeed(type: string, when: Date, nodes: Node[]): void {
+  const li = el('li', `t-${type}`);
+  const t = el('time', '', when.toLocaleTimeString([], { hour12: false }));
+  const sum = el('span', 'sum');
+  sum.append(...nodes);
+  li.append(t, el('span', 'type', type), sum);
+  const feed = $('#feed');
+  feed.prepend(li);
+  while (feed.children.length > maxFeed) feed.lastElementChild?.remove();
+}
+
+// ---- wiring ----
+
+async function main(): Promise<void> {
+  const cfg = await fetchConfig();
+  $('#contest').textContent = cfg.contest;
+
+  // The scoreboard: anonymous, on the public link. A subscribe without
+  // `since` starts with the latest scoreboard as a snapshot.
+  const board = new ArenacastClient({ url: cfg.events_url });
+  showState(board, 'conn-board');
+  const follow = (token: string): Subscription => {
+    const sub = board.subscribe(`/scoreboard/${token}`);
+    sub.on('scoreboard_update', (ev) => {
+      const b = (ev.data as Data | null)?.scoreboard;
+      if (b) renderBoard(b);
+    });
+    sub.on('unsubscribed', async ({ reason }) => {
+      if (reason !== 'expired') return;
+      // The link's token ran out: follow a fresh one.
+      board.removeSubscription(sub);
+      follow((await fetchConfig()).scoreboard_token);
+    });
+    return sub;
+  };
+  follow(cfg.scoreboard_token);
+  board.connect();
+
+  // The feed: a contest admin, so private runs show too. getToken fetches
+  // fresh tokens before the current one expires.
+  const feed = new ArenacastClient({
+    url: cfg.events_url,
+    token: cfg.viewer_token,
+    getToken: async () => (await fetchConfig()).viewer_token,
+  });
+  showState(feed, 'conn-feed');
+  const contest = feed.subscribe(`/contest/${cfg.contest}`);
+  contest.on('event', (ev) => {
+    const when = ev.timestamp ? new Date(ev.timestamp * 1000) : new Date();
+    addFeed(ev.type, when, summary(ev as StreamEvent<Data>));
+  });
+  contest.on('resync', () => addFeed('resync', new Date(), [document.createTextNode('events may have been missed')]));
+  feed.on('error', (e) => {
+    if (e.source !== 'server' || e.code !== 'token_expired') console.warn('arenacast:', e.code ?? e.source, e.message);
+  });
+  feed.connect();
+}
+
+main().catch((err) => {
+  console.error(err);
+  addFeed('error', new Date(), [document.createTextNode(String(err))]);
+});

@@ -1,0 +1,100 @@
+// The live demo: `arenacast serve --demo` serves /demo/, a page built from
+// client-js/demo/main.ts that shows a simulated contest. Headless Chromium
+// opens it, takes a screenshot and waits for the scoreboard to move.
+// Needs ARENACAST_BIN. Every wait is for a condition, never a fixed sleep.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { bundleIsFresh } from '../demo/build.mjs';
+import { launchBrowser } from './browser.mjs';
+import { Server, devKey, serverBinary } from './server.mjs';
+
+const T = { timeout: 60_000 };
+let server;
+let browser;
+
+before(async () => {
+  server = new Server(serverBinary());
+  // The harness starts `arenacast serve` with its usual flags; the
+  // environment adds --demo and --demo-key (every flag has an ARENACAST_*
+  // variable; the key's default path is relative to the repository).
+  process.env.ARENACAST_DEMO = 'true';
+  process.env.ARENACAST_DEMO_KEY = devKey;
+  const started = await Promise.allSettled([server.start(), launchBrowser().then((b) => (browser = b))]);
+  delete process.env.ARENACAST_DEMO;
+  delete process.env.ARENACAST_DEMO_KEY;
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}, { timeout: 90_000 });
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+}, { timeout: 60_000 });
+
+/** Waits for fn(arg) in the page; on timeout shows what the page and the server said. */
+async function until(page, fn, arg, what) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: 30_000, polling: 100 });
+  } catch (err) {
+    const seen = await page
+      .evaluate(() => ({
+        board: document.querySelector('#conn-board')?.textContent,
+        feed: document.querySelector('#conn-feed')?.textContent,
+        rows: document.querySelectorAll('#scoreboard tbody tr').length,
+        events: [...document.querySelectorAll('#feed li')].slice(0, 5).map((li) => li.textContent),
+      }))
+      .catch(() => 'page gone');
+    throw new Error(`${what}: ${err.message}\npage: ${JSON.stringify(seen)}\nconsole: ${page.logs.join('\n')}\nserver: ${server.logs.join('').slice(-2000)}`);
+  }
+}
+
+test('the demo page shows the live scoreboard and event feed, and the scoreboard moves', T, async (t) => {
+  const page = await browser.context.newPage();
+  page.logs = [];
+  page.on('console', (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.logs.push(`pageerror: ${e.message}`));
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto(`http://${server.addr}/demo/`);
+
+  await until(page, () => document.querySelectorAll('#scoreboard tbody tr').length === 12, null, 'the scoreboard rows');
+  await until(
+    page,
+    () => ['#conn-board', '#conn-feed'].every((s) => document.querySelector(s).dataset.state === 'connected'),
+    null,
+    'both connections',
+  );
+  // A few events, so the screenshot shows a feed, and the private runs the
+  // admin viewer sees.
+  await until(page, () => document.querySelectorAll('#feed li.t-run_update').length >= 3, null, 'runs in the feed');
+  const dir = mkdtempSync(join(tmpdir(), 'arenacast-demo-'));
+  const shot = join(dir, 'demo.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.diagnostic(`screenshot: ${shot}`);
+
+  const board = () => page.$eval('#scoreboard tbody', (el) => el.textContent);
+  const before = await board();
+  await until(page, (b) => document.querySelector('#scoreboard tbody').textContent !== b, before, 'the scoreboard to change');
+  assert.notEqual(await board(), before);
+  await page.screenshot({ path: join(dir, 'demo-changed.png'), fullPage: true });
+
+  const seen = await page.evaluate(() => ({
+    head: [...document.querySelectorAll('#scoreboard thead th')].map((th) => th.textContent),
+    places: [...document.querySelectorAll('#scoreboard tbody tr')].map((tr) => Number(tr.children[0].textContent)),
+    board: document.querySelector('#conn-board').textContent,
+    types: [...new Set([...document.querySelectorAll('#feed .type')].map((e) => e.textContent))],
+  }));
+  assert.deepEqual(seen.head, ['#', 'User', 'A', 'B', 'C', 'D', 'Solved', 'Penalty']);
+  assert.equal(seen.places[0], 1);
+  assert.deepEqual([...seen.places].sort((a, b) => a - b), seen.places, 'ranked best first');
+  assert.match(seen.board, /connected · websocket/);
+  assert.ok(seen.types.includes('run_update') && seen.types.includes('scoreboard_update'), `feed types: ${seen.types}`);
+  assert.deepEqual(page.logs.filter((l) => /^(error|pageerror)/.test(l)), [], 'no errors in the page');
+  await page.close();
+});
+
+test('the committed demo bundle is what client-js/demo/main.ts builds to (run `make demo-assets`)', async () => {
+  assert.ok(await bundleIsFresh(), 'broadcaster/demo/static/demo.js is stale: run `make demo-assets` and commit it');
+});
