@@ -197,6 +197,8 @@ type dialOpts struct {
 	query  string
 	header http.Header
 	noRead bool // do not start the background reader
+	// t is the test the client fails (a subtest); defaults to the node's.
+	t *testing.T
 }
 
 func (e *env) dial(o dialOpts) *client {
@@ -208,7 +210,11 @@ func (e *env) dial(o dialOpts) *client {
 		e.t.Fatalf("dial: %v", err)
 	}
 	c.SetReadLimit(1 << 20)
-	cl := &client{t: e.t, c: c, msgs: make(chan map[string]any, 10000), raw: make(chan []byte, 10000), done: make(chan struct{})}
+	ct := e.t
+	if o.t != nil {
+		ct = o.t
+	}
+	cl := &client{t: ct, c: c, msgs: make(chan map[string]any, 10000), raw: make(chan []byte, 10000), done: make(chan struct{})}
 	e.t.Cleanup(func() { c.CloseNow() })
 	if !o.noRead {
 		go cl.readLoop()

@@ -1,8 +1,10 @@
 package broadcaster
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/arenacast/arenacast/auth"
@@ -168,6 +170,31 @@ func (s *session) replaceSubscription(old *subscription, acc auth.Access, p *aut
 // subscribe authorizes a channel and registers the session on it. With
 // resume, it replays history after since before going live.
 func (s *session) subscribe(id, name, since string, resume bool) {
+	if req := s.register(id, name, since, resume, false); req != nil {
+		// History runs off the reader goroutine so a slow store never
+		// stalls the connection's other messages; live frames wait in
+		// pending.
+		go s.catchUp([]*catchUpReq{req})
+	}
+}
+
+// catchUpReq is a registered subscription whose history (resume) or
+// snapshot is still to be sent; until then its live frames wait in pending.
+type catchUpReq struct {
+	sub     *subscription
+	routeCh protocol.Channel
+	id      string // the subscribe message's id, echoed on the reply
+	after   uint64
+	resume  bool
+}
+
+// register does the work of subscribe up to the history: it answers
+// refusals and duplicates itself and returns nil, or registers the
+// subscription and returns what catchUp must do for it. A subscription
+// that needs neither history nor snapshot goes live at once (and register
+// returns nil) unless hold is set: then it waits for catchUp too, so that
+// catchUp can merge several channels into one id order (SSE).
+func (s *session) register(id, name, since string, resume, hold bool) *catchUpReq {
 	ch, err := protocol.ParseChannel(name)
 	if err != nil {
 		code := protocol.ErrBadRequest
@@ -175,13 +202,13 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 			code = protocol.ErrNotFound
 		}
 		s.send(protocol.ErrorReply(id, code, name, err.Error()))
-		return
+		return nil
 	}
 	var after uint64
 	if resume {
 		if after, err = protocol.ParseID(since); err != nil {
 			s.send(protocol.ErrorReply(id, protocol.ErrBadRequest, name, "since: "+err.Error()))
-			return
+			return nil
 		}
 	}
 	s.mu.Lock()
@@ -191,11 +218,11 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 	s.mu.Unlock()
 	if dup {
 		s.send(protocol.SubscribedReply(id, name, false, false))
-		return
+		return nil
 	}
 	if n >= s.srv.opts.MaxSubscriptions {
 		s.send(protocol.ErrorReply(id, protocol.ErrLimitExceeded, name, "too many subscriptions on this connection"))
-		return
+		return nil
 	}
 	sub := &subscription{sess: s, client: name, kind: ch.Kind, idx: [2]int{-1, -1}}
 	if ch.Kind == protocol.KindScoreboard {
@@ -203,7 +230,7 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 		if err != nil {
 			s.srv.stats.authFailed(err)
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "invalid scoreboard token"))
-			return
+			return nil
 		}
 		sub.access = auth.AccessScoreboard
 		sub.route = protocol.Channel{Kind: protocol.KindContest, Name: contest}.String()
@@ -211,12 +238,12 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 	} else {
 		if p == nil {
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "authenticate first"))
-			return
+			return nil
 		}
 		sub.access = s.srv.channelAccess(p, ch)
 		if sub.access == auth.AccessNone {
 			s.send(protocol.ErrorReply(id, protocol.ErrUnauthorized, name, "not allowed on this channel"))
-			return
+			return nil
 		}
 		sub.route = name
 		sub.principal = p
@@ -224,17 +251,17 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 	}
 	routeCh, _ := protocol.ParseChannel(sub.route)
 	snapshot := !resume && (ch.Kind == protocol.KindContest || ch.Kind == protocol.KindScoreboard)
-	sub.st = &chanState{replaying: resume || snapshot}
+	sub.st = &chanState{replaying: resume || snapshot || hold}
 
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	if _, dup := s.subs[name]; dup {
 		s.mu.Unlock()
 		s.send(protocol.SubscribedReply(id, name, false, false))
-		return
+		return nil
 	}
 	if s.subs == nil {
 		s.subs = make(map[string]*subscription)
@@ -249,84 +276,105 @@ func (s *session) subscribe(id, name, since string, resume bool) {
 	s.srv.hub.add(sub)
 	if s.isClosed() {
 		s.srv.hub.remove(sub)
-		return
+		return nil
 	}
 	if !sub.st.replaying {
 		s.send(protocol.SubscribedReply(id, name, false, false))
-		return
+		return nil
 	}
-	// History runs off the reader goroutine so a slow store never stalls
-	// the connection's other messages; live frames wait in pending.
-	go s.catchUp(sub, routeCh, id, after, resume)
+	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume}
 }
 
-// catchUp sends the subscribed reply, then the history (resume) or the
-// snapshot, then the live frames that arrived meanwhile, in id order and
-// without duplicates, and switches the channel to live delivery.
-func (s *session) catchUp(sub *subscription, routeCh protocol.Channel, id string, after uint64, resume bool) {
+// catchUp sends, for each request, the subscribed reply and then the
+// history (resume) or the snapshot, then the live frames that arrived
+// meanwhile, without duplicates, and switches the channels to live
+// delivery. Every channel's history is read up to one stream position, and
+// with several requests the frames of all channels are merged into one id
+// order: an SSE client's Last-Event-ID is stream-wide, so the stream must
+// never show an id before a smaller one it still owes.
+func (s *session) catchUp(reqs []*catchUpReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bus := s.srv.opts.Bus
-	upTo, err := bus.LastID(ctx)
-	var history []*frame
-	recovered := false
-	if err == nil && resume {
-		recovered, err = bus.Replay(ctx, routeCh, after, upTo, func(ev *protocol.Event) {
-			if sub.sees(ev) {
-				history = append(history, newEventFrame(ev, sub.client))
-			}
-		})
-		s.srv.stats.countResume(recovered, err)
-	} else if err == nil {
-		var ev *protocol.Event
-		ev, err = s.srv.snapshot(ctx, sub, routeCh, upTo)
-		if ev != nil {
-			history = append(history, newEventFrame(ev, sub.client))
-		}
+	// The subscriptions are already in the hub, so every event after upTo
+	// reaches pending; history covers the rest.
+	upTo, lastErr := bus.LastID(ctx)
+	type result struct {
+		history   []*frame
+		recovered bool
+		err       error
 	}
-	if err != nil {
-		s.srv.log.Warn("history unavailable", "session", s.id, "channel", sub.route, "err", err)
-		if !resume {
-			err = nil // a missing snapshot is not worth an error reply
+	results := make([]result, len(reqs))
+	for i, rq := range reqs {
+		r := &results[i]
+		sub := rq.sub
+		r.err = lastErr
+		switch {
+		case r.err != nil:
+		case rq.resume:
+			r.recovered, r.err = bus.Replay(ctx, rq.routeCh, rq.after, upTo, func(ev *protocol.Event) {
+				if sub.sees(ev) {
+					r.history = append(r.history, newEventFrame(ev, sub.client))
+				}
+			})
+			s.srv.stats.countResume(r.recovered, r.err)
+		case rq.routeCh.Kind == protocol.KindContest:
+			var ev *protocol.Event
+			ev, r.err = s.srv.snapshot(ctx, sub, rq.routeCh, upTo)
+			if ev != nil {
+				r.history = append(r.history, newEventFrame(ev, sub.client))
+			}
+		}
+		if r.err != nil {
+			s.srv.log.Warn("history unavailable", "session", s.id, "channel", sub.route, "err", r.err)
+			if !rq.resume {
+				r.err = nil // a missing snapshot is not worth an error reply
+			}
+		}
+		s.send(protocol.SubscribedReply(rq.id, sub.client, rq.resume, r.recovered && r.err == nil))
+		if r.err != nil {
+			s.send(protocol.ErrorReply(rq.id, protocol.ErrInternal, sub.client, "history is unavailable; refetch state"))
 		}
 	}
 
-	if resume {
-		s.send(protocol.SubscribedReply(id, sub.client, true, recovered && err == nil))
-	} else {
-		s.send(protocol.SubscribedReply(id, sub.client, false, false))
-	}
-	if err != nil {
-		s.send(protocol.ErrorReply(id, protocol.ErrInternal, sub.client, "history is unavailable; refetch state"))
-	}
 	s.mu.Lock()
-	st := sub.st
-	if s.closed || st.ended {
+	if s.closed {
 		s.mu.Unlock()
 		return
 	}
-	st.replaying = false
-	if resume && after > st.last {
-		st.last = after
-	}
-	pending := st.pending
-	st.pending = nil
-	var start, ok = false, true
-	for _, list := range [][]*frame{history, pending} {
-		for _, f := range list {
-			if f.seq <= st.last {
-				continue
-			}
-			st.last = f.seq
-			var st1 bool
-			if st1, ok = s.enqueueLocked(f); !ok {
-				break
-			}
-			start = start || st1
+	var out []*frame
+	for i, rq := range reqs {
+		st := rq.sub.st
+		if st.ended {
+			continue
 		}
-		if !ok {
+		st.replaying = false
+		// An id past the stream's end (unknown here) must not hold back
+		// the live events that follow the recovered:false reply.
+		if rq.resume && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
+			st.last = rq.after
+		}
+		for _, list := range [][]*frame{results[i].history, st.pending} {
+			for _, f := range list {
+				if f.seq <= st.last {
+					continue
+				}
+				st.last = f.seq
+				out = append(out, f)
+			}
+		}
+		st.pending = nil
+	}
+	if len(reqs) > 1 {
+		slices.SortStableFunc(out, func(a, b *frame) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	var start, ok = false, true
+	for _, f := range out {
+		var st1 bool
+		if st1, ok = s.enqueueLocked(f); !ok {
 			break
 		}
+		start = start || st1
 	}
 	s.mu.Unlock()
 	if !ok {

@@ -86,6 +86,15 @@ type Options struct {
 	// the endpoint; ApplyRevocation still works.
 	Revocations RevocationStore
 
+	// ScoreboardMinInterval, when positive, spaces the scoreboard_update
+	// events of each channel and view (public, one user's, admins'): at
+	// most one goes out per interval; the newest held back goes out at the
+	// end of the interval (trailing edge), so the last update always
+	// arrives. A held update goes out early, before any other event of its
+	// channel, so ids keep increasing on the wire. Defaults to 0: off, and
+	// routing pays nothing for it.
+	ScoreboardMinInterval time.Duration
+
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }

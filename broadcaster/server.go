@@ -37,6 +37,9 @@ type Server struct {
 	revoked revocations // revocations in force, fed by ApplyRevocation
 
 	snaps *snapshotCache
+	// throttle spaces scoreboard updates (Options.ScoreboardMinInterval);
+	// nil when off.
+	throttle *boardThrottle
 	// startID is the newest event id when Run began; the snapshot cache is
 	// complete only for events after it.
 	startID atomic.Uint64
@@ -57,14 +60,18 @@ func New(opts Options) (*Server, error) {
 			return nil, fmt.Errorf("broadcaster: allowed origin pattern %q: %w", p, err)
 		}
 	}
-	return &Server{
+	srv := &Server{
 		opts:     o,
 		log:      o.Logger,
 		hub:      newHub(),
 		sessions: make(map[*session]struct{}),
 		snaps:    newSnapshotCache(),
 		ready:    make(chan struct{}),
-	}, nil
+	}
+	if o.ScoreboardMinInterval > 0 {
+		srv.throttle = newBoardThrottle(o.ScoreboardMinInterval, srv.dispatch)
+	}
+	return srv, nil
 }
 
 // Handler serves GET /events/ (WebSocket, or SSE for Accept:
@@ -111,6 +118,15 @@ func (s *Server) route(ev *protocol.Event) {
 	if ev.Type == protocol.TypeScoreboardUpdate {
 		s.snaps.put(ev)
 	}
+	if s.throttle != nil {
+		s.throttle.route(ev, time.Now())
+		return
+	}
+	s.dispatch(ev)
+}
+
+// dispatch delivers one event to the hub.
+func (s *Server) dispatch(ev *protocol.Event) {
 	n := s.hub.dispatch(ev, s.opts.Now().Unix())
 	s.stats.deliveries.Add(uint64(n))
 }

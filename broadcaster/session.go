@@ -51,7 +51,10 @@ type session struct {
 	queue, spare []*frame
 	queueBytes   int
 	// boardIdx maps a coalesce key to the queue index of its frame.
-	boardIdx  map[string]int
+	boardIdx map[string]int
+	// holes counts the nil slots coalescing left in queue: they do not
+	// count against QueueMessages.
+	holes     int
 	writing   bool // a writer goroutine runs
 	closed    bool
 	closeCode protocol.CloseCode
@@ -184,12 +187,16 @@ func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 		if i, found := s.boardIdx[f.coalesce]; found {
 			s.queueBytes -= len(s.queue[i].data)
 			s.queue[i] = nil // a hole the writer skips
+			s.holes++
 			delete(s.boardIdx, f.coalesce)
 			s.srv.stats.coalesced.Add(1)
 			s.srv.stats.drop(DropCoalesced, 1)
 		}
 	}
-	if len(s.queue) >= s.srv.opts.QueueMessages || s.queueBytes+len(f.data) > s.srv.opts.QueueBytes {
+	if s.holes > 64 && 2*s.holes > len(s.queue) {
+		s.compactQueueLocked()
+	}
+	if len(s.queue)-s.holes >= s.srv.opts.QueueMessages || s.queueBytes+len(f.data) > s.srv.opts.QueueBytes {
 		return false, false
 	}
 	if f.coalesce != "" {
@@ -224,6 +231,7 @@ func (s *session) writeLoop() {
 		batch := s.queue
 		s.queue = nil
 		s.queueBytes = 0
+		s.holes = 0
 		clear(s.boardIdx)
 		s.mu.Unlock()
 
@@ -254,6 +262,21 @@ func (s *session) observeLatency(batch []*frame) {
 		if f != nil && f.stored != 0 {
 			s.srv.stats.latency.observe(time.Duration(time.Now().UnixNano() - f.stored))
 			return
+		}
+	}
+}
+
+// compactQueueLocked drops the queue's holes so that a reader stalled
+// under a stream of scoreboard updates does not grow it without bound.
+func (s *session) compactQueueLocked() {
+	kept := compact(s.queue)
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	s.holes = 0
+	clear(s.boardIdx)
+	for i, f := range s.queue {
+		if f.coalesce != "" {
+			s.boardIdx[f.coalesce] = i
 		}
 	}
 }
@@ -305,6 +328,7 @@ func (s *session) beginCloseLocked(code protocol.CloseCode, flush bool) map[stri
 	s.subs = nil
 	clear(s.queue)
 	s.queue = nil
+	s.holes = 0
 	s.spare = nil
 	s.timers.stopAll()
 	return subs

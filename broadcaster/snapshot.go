@@ -67,16 +67,25 @@ func (c *snapshotCache) latest(sub *subscription) *protocol.Event {
 	consider(r.public)
 	if sub.access == auth.AccessAll {
 		consider(r.admin)
-		for _, ev := range r.byUser {
-			consider(ev)
-		}
-	} else if sub.user != "" {
+	}
+	if sub.user != "" {
 		consider(r.byUser[sub.user])
 	}
 	return best
 }
 
-// snapshot finds the newest scoreboard_update sub may see with id <= upTo:
+// snapshotView reports whether ev is a scoreboard view sub's snapshot may
+// be: one it may see, and, for admins (who see every view), the public or
+// the admins' view (or their own), never another contestant's.
+func snapshotView(sub *subscription, ev *protocol.Event) bool {
+	if ev.Type != protocol.TypeScoreboardUpdate || !sub.sees(ev) {
+		return false
+	}
+	return sub.access != auth.AccessAll || ev.Public || ev.User == "" || ev.User == sub.user
+}
+
+// snapshot finds the newest scoreboard_update with id <= upTo that may be
+// sub's snapshot (snapshotView):
 // from the cache when this node saw one since it started, else from the
 // stream.
 func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protocol.Channel, upTo uint64) (*protocol.Event, error) {
@@ -88,6 +97,6 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 		from = upTo
 	}
 	return s.opts.Bus.Latest(ctx, routeCh, from, snapshotLookback, func(ev *protocol.Event) bool {
-		return ev.Type == protocol.TypeScoreboardUpdate && sub.sees(ev)
+		return snapshotView(sub, ev)
 	})
 }

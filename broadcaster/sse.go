@@ -182,8 +182,18 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	sess.principal = p
 	sess.engaged = true
 	sess.mu.Unlock()
+	// Every channel waits for one catch-up that merges their histories
+	// (or snapshots) and the live events meanwhile into one id order: the
+	// browser's Last-Event-ID is stream-wide, so the stream must never show
+	// an id while a smaller one it owes is still to come.
+	var reqs []*catchUpReq
 	for _, name := range channels {
-		sess.subscribe("", name, since, resume)
+		if rq := sess.register("", name, since, resume, true); rq != nil {
+			reqs = append(reqs, rq)
+		}
+	}
+	if len(reqs) > 0 {
+		go sess.catchUp(reqs)
 	}
 
 	// The stream ends at its maximum lifetime (with jitter so streams

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/arenacast/arenacast/auth"
 )
 
@@ -50,21 +52,46 @@ func NewHMACTickets(secret []byte, ttl time.Duration, now func() time.Time) (*HM
 	}, nil
 }
 
-// Issue mints a ticket carrying p's grants.
+// Issue mints a ticket carrying p's grants. The ticket keeps the token's
+// own expiry (exp) and issue time (iat, so revocations apply to it as to
+// the token), and records its own issue time as nbf: a ticket may start
+// streams only within the ticket TTL after nbf, and a stream started with
+// it lives as long as the token would.
 func (t *HMACTickets) Issue(p *auth.Principal) (string, time.Time, error) {
 	now := t.now()
-	exp := now.Add(t.ttl)
-	if !p.Expires.IsZero() && p.Expires.Before(exp) {
-		exp = p.Expires
+	c := p.Claims()
+	c.ExpiresAt = jwt.NewNumericDate(p.Expires)
+	if !p.IssuedAt.IsZero() {
+		c.IssuedAt = jwt.NewNumericDate(p.IssuedAt)
 	}
-	tok, err := t.signer.UserToken(p.Claims(), exp.Sub(now), now)
+	c.NotBefore = jwt.NewNumericDate(now)
+	tok, err := t.signer.Sign(c)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return tok, exp.Truncate(time.Second), nil
+	until := now.Add(t.ttl)
+	if p.Expires.Before(until) {
+		until = p.Expires
+	}
+	return tok, until.Truncate(time.Second), nil
 }
+
+// errTicketExpired refuses a ticket used after its start window.
+var errTicketExpired = errors.New("ticket expired: request a new one")
 
 // Verify checks a ticket and returns the principal it stands for.
 func (t *HMACTickets) Verify(ticket string) (*auth.Principal, error) {
-	return t.verifier.Verify(ticket)
+	p, err := t.verifier.Verify(ticket)
+	if err != nil {
+		return nil, err
+	}
+	// The signature is verified: read the ticket's own issue time (nbf).
+	var c jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(ticket, &c); err != nil || c.NotBefore == nil {
+		return nil, errTicketExpired
+	}
+	if t.now().After(c.NotBefore.Add(t.ttl)) {
+		return nil, errTicketExpired
+	}
+	return p, nil
 }

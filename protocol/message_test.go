@@ -146,3 +146,22 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestEventEncodeKeepsData(t *testing.T) {
+	in := "{\"type\":\"run_update\",\"channel\":\"/contest/a\",\"user\":\"u\",\"public\":true,\"data\":{ \"a\" : [1, 2],\n \"b\":\"\\u00e9\" }}"
+	ev, err := DecodeEvent([]byte(in), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ev.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != in {
+		t.Fatalf("re-encoded\n%s\nwant\n%s", out, in)
+	}
+	back, err := DecodeEvent(out, 0)
+	if err != nil || string(back.Data) != string(ev.Data) || back.User != "u" || !back.Public {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}

@@ -37,6 +37,7 @@ type Serve struct {
 	pingInterval, pongTimeout            time.Duration
 	sseCookie                            string
 	sseHeartbeat, sseLifetime, ticketTTL time.Duration
+	scoreboardInterval                   time.Duration
 	drain, shutdownTimeout               time.Duration
 	logFormat, logLevel                  string
 	metricsListen                        string
@@ -85,6 +86,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	sseCookie := e.String("sse-cookie", "", "cookie holding a JWT for SSE requests; empty: cookies ignored")
 	sseHeartbeat := e.Duration("sse-heartbeat", 20*time.Second, "SSE heartbeat comment interval")
 	sseLifetime := e.Duration("sse-max-lifetime", 30*time.Minute, "end SSE streams after this long (minus jitter) so they re-authenticate")
+	scoreboardInterval := e.Duration("scoreboard-min-interval", 0, "send at most one scoreboard_update per channel and view per interval; the newest held back goes out at its end; 0: off")
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
@@ -112,6 +114,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.maxConns, c.queueMsgs, c.queueBytes = *maxConns, *queueMsgs, *queueBytes
 	c.writeTimeout, c.authTimeout, c.pingInterval, c.pongTimeout = *writeTimeout, *authTimeout, *pingInterval, *pongTimeout
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
+	c.scoreboardInterval = *scoreboardInterval
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen = *metricsListen
@@ -198,6 +201,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
+		ScoreboardMinInterval: c.scoreboardInterval,
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,86 @@
+package broadcaster_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// TestSnapshot: a subscribe without since to a contest (or its scoreboard
+// channel) is followed by the newest scoreboard_update of the view the
+// subscriber should get: public for scoreboard token holders, the
+// contestant's own (when newer than the public one) for a contestant, the
+// admins' view for an admin (never another contestant's). Both from the
+// cache of a node that saw the updates live and from the stream on a node
+// started after them.
+func TestSnapshot(t *testing.T) {
+	a := newNode(t, nodeConfig{natsListen: "127.0.0.1:-1"})
+	pub := a.publish("scoreboard_update", "/contest/c1", "", true, `{"view":"public"}`)
+	mine := a.publish("scoreboard_update", "/contest/c1", "alice", false, `{"view":"alice"}`)
+	adm := a.publish("scoreboard_update", "/contest/c1", "", false, `{"view":"admin"}`)
+	bob := a.publish("scoreboard_update", "/contest/c1", "bob", false, `{"view":"bob"}`)
+	a.publish("scoreboard_update", "/contest/c2", "", true, `{"view":"other contest"}`)
+	a.publish("clarification", "/contest/c1", "", true, `{}`)
+	// a consumed them live (cache); b starts after them (stream).
+	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL()})
+
+	contestant := func(u string) string {
+		return a.token(u, func(c *auth.Claims) { c.Contests = []string{"c1"} })
+	}
+	root := a.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	board := "/scoreboard/" + a.scoreboardToken("c1")
+	cases := []struct {
+		name, transport, tok, channel string
+		want                          uint64
+	}{
+		{"scoreboard token", "ws", "", board, pub},
+		{"scoreboard token over SSE", "sse", "", board, pub},
+		{"contestant", "ws", contestant("alice"), "/contest/c1", mine},
+		{"other contestant", "ws", contestant("bob"), "/contest/c1", bob},
+		{"contestant without own view", "sse", contestant("carol"), "/contest/c1", pub},
+		{"admin", "ws", root, "/contest/c1", adm},
+		{"admin over SSE", "sse", root, "/contest/c1", adm},
+	}
+	for _, node := range []struct {
+		name string
+		e    *env
+	}{{"cache", a}, {"stream", b}} {
+		for _, tc := range cases {
+			t.Run(node.name+"/"+tc.name, func(t *testing.T) {
+				s := openSnapshot(t, node.e, tc.transport, tc.tok, tc.channel)
+				if _, ok := s.subscribed["recovered"]; ok {
+					t.Fatalf("subscribed without since carries recovered: %v", s.subscribed)
+				}
+				m := s.next()
+				if m["type"] != "scoreboard_update" || m["id"] != protocol.IDString(tc.want) || m["channel"] != tc.channel {
+					t.Fatalf("snapshot %v, want scoreboard_update %d on %s", m, tc.want, tc.channel)
+				}
+				// Then live events, nothing else from the past.
+				live := a.publish("contest_update", "/contest/c1", "", true, fmt.Sprintf(`{"case":%q}`, tc.name))
+				if m := s.next(); m["id"] != protocol.IDString(live) {
+					t.Fatalf("got %v, want the live event %d", m, live)
+				}
+			})
+		}
+	}
+}
+
+// openSnapshot subscribes without since; tok may be empty for scoreboard
+// channels.
+func openSnapshot(t *testing.T, e *env, transport, tok, channel string) stream {
+	t.Helper()
+	if tok != "" {
+		return openResumed(t, e, transport, tok, channel, "")
+	}
+	switch transport {
+	case "ws":
+		cl := e.dial(dialOpts{t: t})
+		cl.send(map[string]any{"type": "subscribe", "channel": channel})
+		return stream{subscribed: cl.expect("subscribed", map[string]any{"channel": channel}), next: cl.next}
+	default:
+		c := e.openSSEFor(t, sseQuery([]string{channel}), nil)
+		return stream{subscribed: c.expect("subscribed", map[string]any{"channel": channel}), next: func() map[string]any { return c.next().msg(t) }}
+	}
+}
