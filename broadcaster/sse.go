@@ -34,6 +34,22 @@ func (s *Server) setCORS(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// corsGate runs the CORS part shared by the browser-facing HTTP endpoints:
+// it answers preflights, refuses foreign origins (403 JSON) and sets the
+// CORS headers of allowed ones. It reports whether the caller should go on.
+func (s *Server) corsGate(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return false
+	}
+	if !s.setCORS(w, r) {
+		s.stats.originRefused.Add(1)
+		writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, "", "origin not allowed")
+		return false
+	}
+	return true
+}
+
 // preflight answers a CORS preflight for /events/ and /events/ticket.
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
 	if !s.setCORS(w, r) {
@@ -85,13 +101,7 @@ func resumeID(r *http.Request) string {
 // serveSSE serves GET /events/ as Server-Sent Events. Every refusal comes
 // before the stream starts, as a non-200 JSON answer.
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		s.preflight(w, r)
-		return
-	}
-	if !s.setCORS(w, r) {
-		s.stats.originRefused.Add(1)
-		writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, "", "origin not allowed")
+	if !s.corsGate(w, r) {
 		return
 	}
 	if r.Method != http.MethodGet {

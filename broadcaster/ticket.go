@@ -20,13 +20,7 @@ type Tickets interface {
 
 // serveTicket answers POST /events/ticket: a bearer token in, a ticket out.
 func (s *Server) serveTicket(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		s.preflight(w, r)
-		return
-	}
-	if !s.setCORS(w, r) {
-		s.stats.originRefused.Add(1)
-		writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, "", "origin not allowed")
+	if !s.corsGate(w, r) {
 		return
 	}
 	if r.Method != http.MethodPost {
