@@ -46,8 +46,12 @@ test-js: build js-deps
 	cd client-js && npm test
 	cd client-js && ARENACAST_BIN=$(CURDIR)/$(BIN) npm run test:browser
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# A short (< 3 min) benchmark suite: Go micro-benchmarks, then a server on a
+# temp dir (CPU 0) under the load tool's presets (CPU 1), loopback only.
+# Figures and method: docs/benchmarks.md. BENCH_ARGS passes load-tool flags.
+bench: build
+	$(GO) build -o bin/arenacast-bench ./cmd/arenacast-bench
+	bash cmd/arenacast-bench/suite.sh ./$(BIN) ./bin/arenacast-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf bin .arenacast-data client-js/dist

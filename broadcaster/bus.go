@@ -14,10 +14,10 @@ type Bus interface {
 	// Publish stores ev (already validated) and returns its id.
 	Publish(ctx context.Context, ev *protocol.Event) (uint64, error)
 	// Consume calls fn for every event with id > after, in stream order,
-	// from one goroutine, until ctx ends. Stored messages
-	// that are not valid events are passed to bad (with the reason, never
+	// from one goroutine, until ctx ends. Stored messages that are not
+	// valid events are passed to bad (subject, position and reason, never
 	// the payload) and skipped.
-	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, err error)) error
+	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, id uint64, err error)) error
 	// Replay calls fn, in order, for every stored event of routing channel
 	// ch with after < id <= upTo. Complete is false when the history no
 	// longer reaches back to after (events were discarded) or after is

@@ -296,9 +296,24 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	bus := s.srv.opts.Bus
-	// The subscriptions are already in the hub, so every event after upTo
-	// reaches pending; history covers the rest.
-	upTo, lastErr := bus.LastID(ctx)
+	// The subscriptions are already in the hub, so every event the node
+	// routes after upTo reaches pending; history covers the rest. The
+	// node's own position is read without a round trip; the stream's is
+	// fetched only when memory cannot answer.
+	upTo := s.srv.stats.lastConsumed.Load()
+	var lastErr error
+	memory := make([][]*protocol.Event, len(reqs))
+	fromMemory := make([]bool, len(reqs))
+	needStream := false
+	for i, rq := range reqs {
+		if rq.resume {
+			memory[i], fromMemory[i] = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
+			needStream = needStream || !fromMemory[i]
+		}
+	}
+	if needStream {
+		upTo, lastErr = bus.LastID(ctx)
+	}
 	type result struct {
 		history   []*frame
 		recovered bool
@@ -310,6 +325,14 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 		sub := rq.sub
 		r.err = lastErr
 		switch {
+		case fromMemory[i]:
+			for _, ev := range memory[i] {
+				if sub.sees(ev) {
+					r.history = append(r.history, newEventFrame(ev, sub.client))
+				}
+			}
+			r.recovered = true
+			s.srv.stats.countResume(true, nil)
 		case r.err != nil:
 		case rq.resume:
 			r.recovered, r.err = bus.Replay(ctx, rq.routeCh, rq.after, upTo, func(ev *protocol.Event) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -119,8 +120,11 @@ func expectEvents(t *testing.T, s stream, want []uint64) {
 // order, with the right recovered flag; then live events follow.
 func TestResumeMatrix(t *testing.T) {
 	const history = 30 // the stream keeps only the newest 30 events
-	a := newNode(t, nodeConfig{natsListen: "127.0.0.1:-1", maxMsgs: history})
-	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL(), maxMsgs: history})
+	// The nodes' in-memory recent log is off: this matrix is about the
+	// stream's history (TestResumeFromMemory covers the log).
+	streamOnly := func(o *broadcaster.Options) { o.RecentEvents, o.WarmEvents = -1, -1 }
+	a := newNode(t, nodeConfig{natsListen: "127.0.0.1:-1", maxMsgs: history, opts: streamOnly})
+	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL(), maxMsgs: history, opts: streamOnly})
 	tok := a.token("alice", func(c *auth.Claims) { c.Contests = []string{"c1"} })
 
 	var mu sync.Mutex // guards all

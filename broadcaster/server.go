@@ -40,10 +40,15 @@ type Server struct {
 	// throttle spaces scoreboard updates (Options.ScoreboardMinInterval);
 	// nil when off.
 	throttle *boardThrottle
-	// startID is the newest event id when Run began; the snapshot cache is
-	// complete only for events after it.
-	startID atomic.Uint64
-	ready   chan struct{} // closed when Run consumes
+	// startID is the position the consumer started after (Run's stream
+	// position minus the warm-up); the snapshot cache and the recent log
+	// are complete for events after it. warmUntil is the stream position
+	// when Run began: events up to it are history, not live.
+	startID   atomic.Uint64
+	warmUntil atomic.Uint64
+	readyOnce sync.Once
+	recent    *recentLog
+	ready     chan struct{} // closed when Run consumes
 }
 
 // New checks opts and returns a Server.
@@ -66,6 +71,7 @@ func New(opts Options) (*Server, error) {
 		hub:      newHub(),
 		sessions: make(map[*session]struct{}),
 		snaps:    newSnapshotCache(),
+		recent:   newRecentLog(o.RecentEvents),
 		ready:    make(chan struct{}),
 	}
 	if o.ScoreboardMinInterval > 0 {
@@ -98,12 +104,22 @@ func (s *Server) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("broadcaster: reading the stream position: %w", err)
 	}
-	s.startID.Store(last)
-	close(s.ready) // every event after last will reach route
+	// Warm up: read the newest WarmEvents stored events into the recent
+	// log and the snapshot cache without dispatching them, so that
+	// clients reconnecting after a restart resume from memory. The node is
+	// ready (and the HTTP side opens) once it has routed up to last.
+	warmFrom := last - min(last, uint64(s.opts.WarmEvents))
+	s.startID.Store(warmFrom)
+	s.warmUntil.Store(last)
+	s.recent.start(warmFrom + 1)
+	if warmFrom == last {
+		s.warmed(last)
+	}
 	go s.keepalive(ctx)
-	err = s.opts.Bus.Consume(ctx, last, s.route, func(subject string, err error) {
+	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {
 		s.stats.eventsBad.Add(1)
-		s.log.Warn("skipping malformed event", "subject", subject, "err", err)
+		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)
+		s.warmed(seq)
 	})
 	if ctx.Err() != nil {
 		return nil
@@ -114,15 +130,30 @@ func (s *Server) Run(ctx context.Context) error {
 // route takes one event off the stream.
 func (s *Server) route(ev *protocol.Event) {
 	s.stats.eventsConsumed.Add(1)
+	// Order matters for catchUp: an event is in the recent log before the
+	// position says it was routed, and dispatched after.
+	s.recent.add(ev)
 	s.stats.lastConsumed.Store(ev.ID)
 	if ev.Type == protocol.TypeScoreboardUpdate {
 		s.snaps.put(ev)
+	}
+	if ev.ID <= s.warmUntil.Load() {
+		s.warmed(ev.ID) // history from before this node started: no live delivery
+		return
 	}
 	if s.throttle != nil {
 		s.throttle.route(ev, time.Now())
 		return
 	}
 	s.dispatch(ev)
+}
+
+// warmed notes that the consumer passed id; reaching the stream position
+// Run started at makes the node ready.
+func (s *Server) warmed(id uint64) {
+	if id >= s.warmUntil.Load() {
+		s.readyOnce.Do(func() { close(s.ready) })
+	}
 }
 
 // dispatch delivers one event to the hub.

@@ -352,9 +352,14 @@ func (s *session) finishClose(subs map[string]*subscription, code protocol.Close
 	}
 	s.srv.sessionGone(s, code)
 	go func() {
-		if pending = compact(pending); len(pending) > 0 {
+		// A policy close waits for a write in flight (the writer may hold
+		// the reply that explains the close) and sends what was queued;
+		// a slow consumer or a gone peer is closed at once.
+		if code != closeGone && code != protocol.CloseSlowConsumer {
 			s.wmu.Lock()
-			s.t.write(pending)
+			if pending = compact(pending); len(pending) > 0 {
+				s.t.write(pending)
+			}
 			s.wmu.Unlock()
 		}
 		s.t.close(code)

@@ -1,8 +1,11 @@
 package broadcaster
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -26,7 +29,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, "", "origin not allowed")
 		return
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w}
+	c, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -34,7 +38,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
-	t := &wsTransport{c: c, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout}
+	t := &wsTransport{c: c, cork: cw.cork, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout, pace: s.opts.WritePace}
 	sess := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		c.Close(websocket.StatusCode(protocol.CloseConnectionLimit), protocol.CloseConnectionLimit.Reason())
@@ -56,16 +60,31 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	go t.readLoop(sess)
 }
 
+// wsWritePace is the shortest time between two writes to one WebSocket
+// connection. A writer that wakes sooner after its previous write waits for
+// the rest of it, so frames arriving meanwhile queue up and leave together
+// in one system call. A connection that receives less than one frame per
+// pace never waits. Under sustained traffic it bounds the system calls per
+// connection to 1/pace per second, at the price of up to two paces of
+// added latency: the write system call (and, on loopback, the receiver's
+// TCP path, which runs on the sender's CPU) costs far more than encoding
+// a frame, so this is what decides deliveries per CPU-second
+// (docs/benchmarks.md).
+const wsWritePace = 20 * time.Millisecond
+
 // wsTransport is a session's WebSocket connection. c's Read is owned by
 // readLoop; Write by the session's writer goroutine.
 type wsTransport struct {
 	c       *websocket.Conn
-	batch   bool // the client asked for newline-packed frames (?batch=1)
+	cork    *corkConn // c's connection; nil when Accept did not hijack through corkingWriter
+	batch   bool      // the client asked for newline-packed frames (?batch=1)
 	timeout time.Duration
+	pace    time.Duration // see wsWritePace; 0 writes at once
 
 	// Owned by the writer goroutine.
-	watchdog *time.Timer // closes the connection when a write stalls
-	buf      []byte      // packed frame under construction
+	watchdog  *time.Timer // closes the connection when a write stalls
+	buf       []byte      // packed frame under construction
+	lastWrite time.Time   // when the previous write ended
 }
 
 func (t *wsTransport) name() string { return "websocket" }
@@ -82,13 +101,36 @@ func (t *wsTransport) readLoop(sess *session) {
 	}
 }
 
+// write sends frames, each as its own WebSocket message (or packed with
+// ?batch=1), corked so that the whole call costs one system call.
 func (t *wsTransport) write(frames []*frame) error {
+	if t.pace > 0 && !t.lastWrite.IsZero() {
+		if d := t.pace - time.Since(t.lastWrite); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	// The watchdog covers the whole call: with the cork, the system call
+	// happens in release.
 	if t.watchdog == nil {
 		t.watchdog = time.AfterFunc(t.timeout, func() { t.c.CloseNow() })
 	} else {
 		t.watchdog.Reset(t.timeout)
 	}
 	defer t.watchdog.Stop()
+	if t.cork != nil {
+		t.cork.hold()
+	}
+	err := t.writeFrames(frames)
+	if t.cork != nil {
+		if ferr := t.cork.release(); err == nil {
+			err = ferr
+		}
+	}
+	t.lastWrite = time.Now()
+	return err
+}
+
+func (t *wsTransport) writeFrames(frames []*frame) error {
 	ctx := context.Background()
 	if !t.batch {
 		for _, f := range frames {
@@ -150,4 +192,104 @@ func (t *wsTransport) ping(sess *session, timeout time.Duration) {
 	if err := t.c.Ping(ctx); err != nil && !sess.isClosed() {
 		sess.shutdown(protocol.CloseKeepaliveTimeout)
 	}
+}
+
+// corkingWriter hands websocket.Accept a hijacked connection wrapped in a
+// corkConn, so the transport can gather several WebSocket frames into one
+// TCP write. The bytes on the wire are unchanged.
+type corkingWriter struct {
+	http.ResponseWriter
+	cork *corkConn // set by Hijack
+}
+
+// Hijack hijacks the underlying connection and routes the buffered writer
+// Accept will use through the cork.
+func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	w.cork = &corkConn{Conn: c}
+	brw.Writer.Reset(w.cork)
+	return w.cork, brw, nil
+}
+
+// Unwrap lets http.ResponseController reach the server's writer.
+func (w *corkingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// corkBufs recycles cork buffers, so an idle connection holds none.
+var corkBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// corkMax is the most a cork buffers before writing anyway.
+const corkMax = 64 << 10
+
+// corkConn is a net.Conn whose writes can be held and released as one.
+// Every write goes through mu, so bytes keep their order whichever
+// goroutine writes (the writer's frames, pings, the close frame).
+type corkConn struct {
+	net.Conn
+	mu   sync.Mutex // guards buf and serializes writes to Conn
+	buf  *[]byte    // non-nil while held
+	werr error      // the first write error while held
+}
+
+func (c *corkConn) hold() {
+	c.mu.Lock()
+	if c.buf == nil {
+		c.buf = corkBufs.Get().(*[]byte)
+	}
+	c.mu.Unlock()
+}
+
+// Write buffers p while held (writing out at corkMax), else writes it.
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return c.Conn.Write(p)
+	}
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	*c.buf = append(*c.buf, p...)
+	if len(*c.buf) >= corkMax {
+		c.werr = c.flushLocked()
+		if c.werr != nil {
+			return 0, c.werr
+		}
+	}
+	return len(p), nil
+}
+
+// release writes what was held in one write and stops holding.
+func (c *corkConn) release() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return nil
+	}
+	err := c.werr
+	if err == nil {
+		err = c.flushLocked()
+	}
+	b := c.buf
+	c.buf, c.werr = nil, nil
+	if cap(*b) <= corkMax*2 {
+		*b = (*b)[:0]
+		corkBufs.Put(b)
+	}
+	return err
+}
+
+func (c *corkConn) flushLocked() error {
+	if len(*c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(*c.buf)
+	*c.buf = (*c.buf)[:0]
+	return err
 }

@@ -174,7 +174,7 @@ func TestSimulatorOnNATS(t *testing.T) {
 			if started >= 2 && types[protocol.TypeClarification] > 0 {
 				stopConsume()
 			}
-		}, func(subject string, err error) {
+		}, func(subject string, _ uint64, err error) {
 			t.Errorf("malformed event on %s: %v", subject, err)
 		})
 	}()

@@ -266,7 +266,7 @@ func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*pr
 // Consume delivers every event with sequence > after until ctx ends. The
 // ordered consumer re-creates itself after NATS restarts from the last
 // sequence it delivered, so nothing is skipped or repeated.
-func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, error)) error {
+func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, uint64, error)) error {
 	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:   after + 1,
@@ -293,12 +293,12 @@ func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event
 		}
 		meta, err := msg.Metadata()
 		if err != nil {
-			bad(msg.Subject(), fmt.Errorf("no JetStream metadata: %w", err))
+			bad(msg.Subject(), 0, fmt.Errorf("no JetStream metadata: %w", err))
 			continue
 		}
 		ev, err := b.decode(msg.Subject(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
 		if err != nil {
-			bad(msg.Subject(), err)
+			bad(msg.Subject(), meta.Sequence.Stream, err)
 			continue
 		}
 		fn(ev)

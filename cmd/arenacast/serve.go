@@ -42,6 +42,8 @@ type Serve struct {
 	logFormat, logLevel                  string
 	metricsListen                        string
 	revocationTTL                        time.Duration
+	writePace                            time.Duration
+	recentEvents, warmEvents             int
 	replicas                             int
 	demo                                 bool
 	demoKey                              string
@@ -91,6 +93,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
+	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket; frames arriving meanwhile share one write (negative: off)")
+	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
+	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
 	logFormat := e.String("log-format", "text", "log format: text or json")
@@ -119,6 +124,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen = *metricsListen
 	c.revocationTTL = *revocationTTL
+	c.writePace, c.recentEvents, c.warmEvents = *writePace, *recentEvents, *warmEvents
 	c.replicas = *replicas
 	c.demo, c.demoKey = *demoOn, *demoKey
 	if c.keys == "" && c.demo {
@@ -200,6 +206,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
+		WritePace: c.writePace, RecentEvents: c.recentEvents, WarmEvents: c.warmEvents,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval: c.scoreboardInterval,
 	})

@@ -1,0 +1,226 @@
+// Command arenacast-bench is a bounded load generator for a running
+// `arenacast serve` on loopback. It opens WebSocket and/or SSE clients from
+// several source addresses (127.0.0.2, .3, ...), authenticates and
+// subscribes them, publishes through NATS at a given rate and payload size,
+// and reports connect rate, deliveries per second, loss, end-to-end latency
+// (each payload carries its send time) and, given the server's pid, server
+// CPU-seconds per million deliveries and RSS per connection.
+//
+// Presets (--preset, comma-separated to run several in order):
+//
+//	fanout   N clients on one channel, rising publish rate until p99 or loss breaks
+//	contest  5,000 contestants, 20 admins, 1,000 scoreboard viewers; checks visibility
+//	idle     N idle authenticated subscribed connections: memory per connection
+//	spike    N clients connect at once, then drop and reconnect at once with resume
+//
+// It starts nothing: point it at a server (--url), its NATS (--nats-url) and
+// the signing key the server trusts (--key).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// config is the command line.
+type config struct {
+	url, natsURL, key, prefix string
+	serverPID                 int
+	presets                   []string
+	transport                 string
+	batch                     bool
+	clients, channels         int
+	payload                   int
+	rates                     []float64
+	step                      time.Duration
+	p99Limit                  time.Duration
+	lossLimit                 float64
+	conc                      int
+	sources, sourceBase       int
+	duration, settle          time.Duration
+	spikeRate                 float64
+	alias                     string
+	jsonOut, cpuProfile       string
+	timeout                   time.Duration
+}
+
+// clientsOr is --clients, or the preset's default when it is unset.
+func (c config) clientsOr(def int) int {
+	if c.clients > 0 {
+		return c.clients
+	}
+	return def
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("arenacast-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.url, "url", "ws://127.0.0.1:8080/events/", "the server's events endpoint (loopback)")
+	fs.StringVar(&c.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS to publish through (e.g. serve's --nats-listen)")
+	fs.StringVar(&c.key, "key", "testdata/devkeys/dev.pem", "signing key the server trusts (mints client tokens)")
+	fs.StringVar(&c.prefix, "subject-prefix", protocol.DefaultSubjectPrefix, "the server's NATS subject prefix")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "the server's pid: report its CPU-seconds and RSS (0: not measured)")
+	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike")
+	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
+	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
+	fs.IntVar(&c.clients, "clients", 0, "clients (0: the preset's default: fanout 2000, idle 10000, spike 5000, contest 5000 contestants)")
+	fs.IntVar(&c.channels, "channels", 1, "fanout: channels the clients are spread over")
+	fs.IntVar(&c.payload, "payload", 200, "event data size in bytes")
+	rates := fs.String("rates", "100,250,500,1000,2000,4000", "fanout: publish rates to step through, events per second")
+	fs.DurationVar(&c.step, "step", 5*time.Second, "fanout: duration of each rate step")
+	fs.DurationVar(&c.p99Limit, "p99-limit", 25*time.Millisecond, "fanout: stop stepping when p99 exceeds this")
+	fs.Float64Var(&c.lossLimit, "loss-limit", 0, "fanout: stop stepping when the lost fraction exceeds this")
+	fs.IntVar(&c.conc, "concurrency", 200, "connects in flight")
+	fs.IntVar(&c.sources, "sources", 8, "loopback source addresses to dial from (0: let the kernel pick)")
+	fs.IntVar(&c.sourceBase, "source-base", 2, "first source address: 127.0.0.<source-base>")
+	fs.DurationVar(&c.duration, "duration", 10*time.Second, "contest: publishing time")
+	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle: wait before sampling RSS")
+	fs.Float64Var(&c.spikeRate, "spike-rate", 50, "spike: events per second published through the drop and reconnect")
+	fs.StringVar(&c.alias, "alias", "bench", "contest alias prefix of the channels used")
+	fs.StringVar(&c.jsonOut, "json", "", "also write the JSON report to this file ('-': stdout, instead of the table)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile here")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for p := range strings.SplitSeq(*presets, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "fanout", "contest", "idle", "spike":
+			c.presets = append(c.presets, p)
+		case "":
+		default:
+			return c, fmt.Errorf("unknown preset %q", p)
+		}
+	}
+	for r := range strings.SplitSeq(*rates, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(r), 64)
+		if err != nil || v <= 0 {
+			return c, fmt.Errorf("--rates: %q is not a positive rate", r)
+		}
+		c.rates = append(c.rates, v)
+	}
+	switch c.transport {
+	case "ws", "sse", "mix":
+	default:
+		return c, fmt.Errorf("--transport %q: want ws, sse or mix", c.transport)
+	}
+	if c.sources < 0 || c.sourceBase < 1 || c.sourceBase+c.sources > 255 {
+		return c, errors.New("--sources/--source-base: addresses must stay within 127.0.0.1-254")
+	}
+	return c, nil
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes the presets and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "arenacast-bench:", err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "arenacast-bench:", err)
+			return 1
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := runPresets(ctx, cfg)
+	if rep != nil {
+		if cfg.jsonOut != "-" {
+			rep.writeTables(stdout)
+		}
+		if cfg.jsonOut != "" {
+			out := stdout
+			if cfg.jsonOut != "-" {
+				f, ferr := os.Create(cfg.jsonOut)
+				if ferr != nil {
+					fmt.Fprintln(stderr, "arenacast-bench:", ferr)
+					return 1
+				}
+				defer f.Close()
+				out = f
+			}
+			if werr := rep.writeJSON(out); werr != nil {
+				fmt.Fprintln(stderr, "arenacast-bench:", werr)
+				return 1
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "arenacast-bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func runPresets(ctx context.Context, cfg config) (*report, error) {
+	signer, err := auth.LoadSigner(cfg.key)
+	if err != nil {
+		return nil, err
+	}
+	t, err := parseTarget(cfg.url, cfg.batch)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := newPublisher(cfg.natsURL, cfg.prefix)
+	if err != nil {
+		return nil, err
+	}
+	defer pub.close()
+	b := &bench{
+		cfg: cfg, signer: signer, target: t, pub: pub,
+		dialer: &dialer{base: cfg.sourceBase, n: cfg.sources},
+		server: serverWatch{pid: cfg.serverPID}, self: serverWatch{pid: os.Getpid()},
+	}
+	rep := newReport()
+	for _, p := range cfg.presets {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		r := result{Preset: p}
+		switch p {
+		case "fanout":
+			r.Fanout, err = b.fanout(ctx)
+		case "idle":
+			r.Idle, err = b.idle(ctx)
+		case "spike":
+			r.Spike, err = b.spike(ctx)
+		case "contest":
+			r.Contest, err = b.contest(ctx)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", p, err)
+		}
+		rep.Results = append(rep.Results, r)
+		time.Sleep(time.Second) // let the server see the clients go
+	}
+	return rep, nil
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// report is everything one run of the tool measured, as JSON.
+type report struct {
+	Date    string   `json:"date"`
+	Host    hostInfo `json:"host"`
+	Args    []string `json:"args"`
+	Results []result `json:"results"`
+}
+
+type hostInfo struct {
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model"`
+	Go       string `json:"go"`
+}
+
+// result is one preset's outcome; exactly one field is set.
+type result struct {
+	Preset  string         `json:"preset"`
+	Fanout  *fanoutResult  `json:"fanout,omitempty"`
+	Idle    *idleResult    `json:"idle,omitempty"`
+	Spike   *spikeResult   `json:"spike,omitempty"`
+	Contest *contestResult `json:"contest,omitempty"`
+}
+
+func newReport() *report {
+	return &report{Date: time.Now().UTC().Format(time.RFC3339), Host: host(), Args: os.Args[1:]}
+}
+
+func host() hostInfo {
+	h := hostInfo{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				h.CPUModel = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return h
+}
+
+func (r *report) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// writeTables prints every result as aligned tables.
+func (r *report) writeTables(w io.Writer) {
+	fmt.Fprintf(w, "arenacast-bench %s: %d CPUs (%s), %s\n", r.Date, r.Host.CPUs, r.Host.CPUModel, r.Host.Go)
+	for _, res := range r.Results {
+		fmt.Fprintln(w)
+		switch {
+		case res.Fanout != nil:
+			res.Fanout.table(w)
+		case res.Idle != nil:
+			res.Idle.table(w)
+		case res.Spike != nil:
+			res.Spike.table(w)
+		case res.Contest != nil:
+			res.Contest.table(w)
+		}
+	}
+}
+
+func ms(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+func kib(b float64) string { return fmt.Sprintf("%.1f KiB", b/1024) }
+
+func connectLine(w io.Writer, what string, c connectStats) {
+	fmt.Fprintf(w, "%s: %d/%d in %.2fs = %.0f/s (connect+auth+subscribe), latency p50 %s p99 %s max %s ms",
+		what, c.OK, c.Clients, c.Elapsed.Seconds(), c.Rate, ms(c.Latency.P50), ms(c.Latency.P99), ms(c.Latency.Max))
+	if c.Failed > 0 {
+		fmt.Fprintf(w, "; %d FAILED (%s)", c.Failed, c.FirstErr)
+	}
+	fmt.Fprintln(w)
+}
+
+func (f *fanoutResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== fanout: %d %s clients (batch=%v) on %d channel(s), %d-byte payload\n",
+		f.Clients, f.Transport, f.Batch, f.Channels, f.Payload)
+	connectLine(w, "connect", f.Connect)
+	fmt.Fprintf(w, "server RSS per connection (subscribed, idle): %s\n", kib(f.RSSPerConn))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "ev/s target\tev/s\tdeliv/s\texpected\treceived\tloss %\tp50 ms\tp90 ms\tp99 ms\tmax ms\tsrv CPU s\tCPU s/1M\tdeliv/CPU-s\tsrv RSS\ttool cores\t")
+	for _, s := range f.Steps {
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%d\t%.3f\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.0f\t%s\t%.2f\t\n",
+			s.TargetRate, s.EventRate, s.DeliveriesPerSec, s.Expected, s.Received, 100*s.Loss,
+			ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max),
+			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores)
+	}
+	tw.Flush()
+	if f.BrokeAt != "" {
+		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)
+	}
+}
+
+func (r *idleResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== idle: %d %s clients, authenticated and subscribed\n", r.Clients, r.Transport)
+	connectLine(w, "connect", r.Connect)
+	fmt.Fprintf(w, "server RSS %.1f MiB -> %.1f MiB: %s per connection after %s, %s after %s more; %d fds; %.2f CPU-s idle over %s\n",
+		float64(r.RSSBefore)/(1<<20), float64(r.RSSAfter)/(1<<20), kib(r.RSSPerConn), r.Settle, kib(r.RSSPerConn2), r.Settle,
+		r.ServerFDs, r.IdleCPU, r.Settle)
+}
+
+func (r *spikeResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== spike: %d %s clients, %d dials in flight\n", r.Clients, r.Transport, r.Concurrency)
+	connectLine(w, "connect at once", r.Connect)
+	connectLine(w, "drop all, reconnect at once with resume", r.Reconnect)
+	fmt.Fprintf(w, "recovered:true %d, recovered:false %d; %d events published throughout: expected %d, received %d, loss %.4f%%, duplicates %d\n",
+		r.Recovered, r.NotRecovered, r.Events, r.Expected, r.Received, 100*r.Loss, r.Dups)
+	fmt.Fprintf(w, "latency (incl. the outage) p50 %s p90 %s p99 %s max %s ms; server CPU %.2f s, RSS %.0f MiB; closes %v\n",
+		ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max), r.ServerCPU, float64(r.PeakRSS)/(1<<20), r.Closes)
+}
+
+func (r *contestResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== contest: %d contestants (contest + user channels), %d admins, %d scoreboard viewers, %s clients, %s\n",
+		r.Contestants, r.Admins, r.Viewers, r.Transport, r.Duration)
+	connectLine(w, "connect", r.Connect)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "kind\tev/s\tevents\texpected\treceived\tloss %\tp50 ms\tp99 ms\tmax ms\t")
+	for _, k := range r.Kinds {
+		name := k.Name
+		if k.MayCoalece {
+			name += " [coalescable]"
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t%d\t%d\t%d\t%.3f\t%s\t%s\t%s\t\n", name, k.Rate, k.Events, k.Expected, k.Received,
+			100*k.Loss, ms(k.Latency.P50), ms(k.Latency.P99), ms(k.Latency.Max))
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "visibility violations: %d; duplicates: %d; server CPU %.2f s, RSS %.0f MiB; closes %v\n",
+		r.Violations, r.Dups, r.ServerCPU, float64(r.ServerRSS)/(1<<20), r.Closes)
+}
