@@ -96,10 +96,14 @@ func (s *session) authenticate(id, token string) {
 	}
 	s.principal = p
 	s.engaged = true
+	for _, tm := range []*time.Timer{s.timers.expiryWarn, s.timers.expiryClose} {
+		if tm != nil {
+			tm.Stop() // the old token's deadlines; the new ones are armed below
+		}
+	}
 	if s.timers.authDeadline != nil {
 		s.timers.authDeadline.Stop()
 	}
-	s.armExpiryLocked(p.Expires)
 	var changed []*subscription
 	for _, sub := range s.subs {
 		if sub.kind != protocol.KindScoreboard {
@@ -110,6 +114,13 @@ func (s *session) authenticate(id, token string) {
 
 	// Replies are queued before anything else for the refreshed grants.
 	s.send(protocol.Reply{Type: protocol.MsgAuthSuccess, ID: id, User: p.User, Expires: p.Expires.Unix()})
+	// Armed after auth_success is queued, so a token that is already inside
+	// the warning window gets its token_expired after, not before, it.
+	s.mu.Lock()
+	if !s.closed {
+		s.armExpiryLocked(p.Expires)
+	}
+	s.mu.Unlock()
 	for _, old := range changed {
 		ch, _ := protocol.ParseChannel(old.client)
 		acc := s.srv.channelAccess(p, ch)

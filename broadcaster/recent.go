@@ -21,6 +21,7 @@ type recentLog struct {
 
 	mu     sync.RWMutex // guards the fields below
 	from   uint64       // every event with id >= from was added
+	last   uint64       // the newest position seen
 	routes map[string]*eventRing
 }
 
@@ -39,7 +40,29 @@ func newRecentLog(perRoute int) *recentLog {
 func (l *recentLog) start(from uint64) {
 	l.mu.Lock()
 	l.from = from
+	l.last = from - 1
 	l.mu.Unlock()
+}
+
+// seenLocked records that the consumer passed position id. Positions are
+// contiguous stream sequences; a jump means the stream discarded events
+// before this node read them (it lagged behind the retention limits), so
+// the log is complete only from id on.
+func (l *recentLog) seenLocked(id uint64) {
+	if id != l.last+1 {
+		l.from = id
+	}
+	l.last = id
+}
+
+// skip records a position that held no valid event (malformed): the log
+// stays complete across it.
+func (l *recentLog) skip(id uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if id > l.last {
+		l.seenLocked(id)
+	}
 }
 
 // add appends ev (events arrive in id order).
@@ -49,6 +72,7 @@ func (l *recentLog) add(ev *protocol.Event) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.seenLocked(ev.ID)
 	r := l.routes[ev.Channel]
 	if r == nil {
 		r = &eventRing{evs: make([]*protocol.Event, 0, min(l.perRoute, 16))}

@@ -119,6 +119,9 @@ func (s *Server) Run(ctx context.Context) error {
 	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {
 		s.stats.eventsBad.Add(1)
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)
+		if seq != 0 {
+			s.recent.skip(seq)
+		}
 		s.warmed(seq)
 	})
 	if ctx.Err() != nil {

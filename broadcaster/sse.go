@@ -294,6 +294,13 @@ func appendSSE(b []byte, f *frame) []byte {
 		b = append(b, '\n')
 	}
 	data := f.data
+	if !f.multiline {
+		// Replies are json.Marshal output and single-line events were
+		// checked when their frame was built: no CR or LF to split on.
+		b = append(b, "data: "...)
+		b = append(b, data...)
+		return append(b, "\n\n"...)
+	}
 	for {
 		b = append(b, "data: "...)
 		i := bytes.IndexAny(data, "\r\n")
