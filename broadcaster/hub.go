@@ -124,7 +124,7 @@ func (h *hub) add(sub *subscription) {
 
 // inHub reports whether sub is still registered (its primary index is
 // set). Called with the shard lock held.
-func (sub *subscription) inHub(auth.Access) bool { return sub.idx[0] >= 0 }
+func (sub *subscription) inHub() bool { return sub.idx[0] >= 0 }
 
 // remove unregisters sub; removing twice is harmless.
 func (h *hub) remove(sub *subscription) {
@@ -135,7 +135,7 @@ func (h *hub) remove(sub *subscription) {
 	if r == nil {
 		return
 	}
-	if !sub.inHub(sub.access) {
+	if !sub.inHub() {
 		return
 	}
 	h.kinds[sub.kind].Add(-1)

@@ -57,7 +57,7 @@ func newBenchServer(tb testing.TB, queue int) *Server {
 func addSubs(srv *Server, route string, n int, access auth.Access, quiet bool) []*session {
 	out := make([]*session, n)
 	for i := range out {
-		sess := srv.newSession(discardTransport{}, "127.0.0.1:1")
+		sess, _ := srv.newSession(discardTransport{}, "127.0.0.1:1")
 		sess.writing = quiet
 		p := &auth.Principal{User: "u" + strconv.Itoa(i)}
 		sub := &subscription{sess: sess, st: &chanState{}, client: route, route: route, kind: protocol.KindContest,

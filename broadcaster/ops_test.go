@@ -232,9 +232,35 @@ func TestGracefulShutdown(t *testing.T) {
 	if d := time.Since(start); d < 400*time.Millisecond {
 		t.Fatalf("closes not spread: shutdown took %v", d)
 	}
-	// New connections are refused while draining.
+	// New connections are sent away while draining, with a reconnect code
+	// (a terminal one would strand clients during a rolling deploy).
 	cl := e.dial(dialOpts{})
-	cl.expectClose(protocol.CloseConnectionLimit)
+	cl.expectClose(protocol.CloseServerShutdown)
+}
+
+// TestConnectionLimit: past MaxConnections a WebSocket is closed with 4502
+// and an SSE request gets 503; the connections already open keep working.
+func TestConnectionLimit(t *testing.T) {
+	e := newEnv(t, func(o *broadcaster.Options) { o.MaxConnections = 1 })
+	tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	first := e.dial(dialOpts{})
+	first.auth(tok)
+	first.subscribe("/contest/c1")
+	second := e.dial(dialOpts{})
+	second.expectClose(protocol.CloseConnectionLimit)
+	req, _ := http.NewRequest(http.MethodGet, e.http.URL+"/events/?channel=/contest/c1", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("SSE past the limit: %d", resp.StatusCode)
+	}
+	id := e.publish("contest_update", "/contest/c1", "", true, `{}`)
+	first.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
 }
 
 // TestKeepaliveTimeout: a client that never answers pings is closed with

@@ -165,13 +165,21 @@ func (s *Server) dispatch(ev *protocol.Event) {
 	s.stats.deliveries.Add(uint64(n))
 }
 
-// newSession registers a connection, or returns nil when the node is full
-// or draining.
-func (s *Server) newSession(t transport, remote string) *session {
-	if s.nconns.Add(1) > int64(s.opts.MaxConnections) || s.draining.Load() {
+// newSession registers a connection. When it cannot, it returns nil and
+// the close code that says why: 4000 while draining (reconnect, to another
+// node), 4502 when the node is full.
+func (s *Server) newSession(t transport, remote string) (*session, protocol.CloseCode) {
+	refuse := protocol.CloseCode(0)
+	switch {
+	case s.draining.Load():
+		refuse = protocol.CloseServerShutdown
+	case s.nconns.Add(1) > int64(s.opts.MaxConnections):
 		s.nconns.Add(-1)
-		s.log.Warn("connection refused", "transport", t.name(), "remote", remote, "draining", s.draining.Load())
-		return nil
+		refuse = protocol.CloseConnectionLimit
+	}
+	if refuse != 0 {
+		s.log.Warn("connection refused", "transport", t.name(), "remote", remote, "reason", refuse.Reason())
+		return nil, refuse
 	}
 	sess := &session{srv: s, t: t, id: s.nextID.Add(1), remote: remote}
 	s.log.Debug("connection open", "session", sess)
@@ -180,7 +188,7 @@ func (s *Server) newSession(t transport, remote string) *session {
 	s.mu.Unlock()
 	s.stats.connections.Add(1)
 	s.stats.open[transportIndex(t.name())].Add(1)
-	return sess
+	return sess, 0
 }
 
 // sessionGone unregisters a closed session.

@@ -165,9 +165,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 
 	rc := http.NewResponseController(w)
 	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, done: make(chan struct{})}
-	sess := s.newSession(t, r.RemoteAddr)
+	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
-		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", "connection limit")
+		// 503 for both; EventSource gives up on it, client-js retries.
+		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", refused.Reason())
 		return
 	}
 	h := w.Header()

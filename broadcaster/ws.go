@@ -39,9 +39,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
 	t := &wsTransport{c: c, cork: cw.cork, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout, pace: s.opts.WritePace}
-	sess := s.newSession(t, r.RemoteAddr)
+	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
-		c.Close(websocket.StatusCode(protocol.CloseConnectionLimit), protocol.CloseConnectionLimit.Reason())
+		c.Close(websocket.StatusCode(refused), refused.Reason())
 		return
 	}
 	sess.mu.Lock()
@@ -65,7 +65,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 // the rest of it, so frames arriving meanwhile queue up and leave together
 // in one system call. A connection that receives less than one frame per
 // pace never waits. Under sustained traffic it bounds the system calls per
-// connection to 1/pace per second, at the price of up to two paces of
+// connection to 1/pace per second, at the price of up to one pace of
 // added latency: the write system call (and, on loopback, the receiver's
 // TCP path, which runs on the sender's CPU) costs far more than encoding
 // a frame, so this is what decides deliveries per CPU-second
@@ -103,12 +103,18 @@ func (t *wsTransport) readLoop(sess *session) {
 
 // write sends frames, each as its own WebSocket message (or packed with
 // ?batch=1), corked so that the whole call costs one system call.
-func (t *wsTransport) write(frames []*frame) error {
+// waitTurn sleeps until a pace has passed since the previous write; a
+// connection written to less often never waits. Called by the session's
+// writer before it takes the queue.
+func (t *wsTransport) waitTurn() {
 	if t.pace > 0 && !t.lastWrite.IsZero() {
 		if d := t.pace - time.Since(t.lastWrite); d > 0 {
 			time.Sleep(d)
 		}
 	}
+}
+
+func (t *wsTransport) write(frames []*frame) error {
 	// The watchdog covers the whole call: with the cork, the system call
 	// happens in release.
 	if t.watchdog == nil {
