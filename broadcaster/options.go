@@ -98,7 +98,7 @@ type Options struct {
 	// WritePace is the shortest time between two writes to one WebSocket
 	// connection: frames arriving meanwhile go out together in the next
 	// write. A connection written to less often than this never waits.
-	// It trades up to one pace of latency under sustained traffic for far
+	// It trades up to two paces of latency under sustained traffic for far
 	// fewer system calls (docs/benchmarks.md). Default 20 ms; negative: off.
 	WritePace time.Duration
 

@@ -21,12 +21,6 @@ type transport interface {
 	name() string
 }
 
-// pacedTransport is a transport that spaces its writes; the writer waits
-// for its turn before it takes the queue.
-type pacedTransport interface {
-	waitTurn()
-}
-
 // closeGone is the code recorded when the peer went away or a write failed;
 // nothing is sent.
 const closeGone protocol.CloseCode = 0
@@ -227,21 +221,11 @@ func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 // held around each write so a closing session can flush its last replies
 // after the current write, never during it.
 func (s *session) writeLoop() {
-	paced, _ := s.t.(pacedTransport)
 	for {
-		// wmu is taken before mu (never the other way round) and held from
-		// the pace wait to the end of the write.
-		s.wmu.Lock()
-		if paced != nil {
-			// Wait before taking the queue, so that what arrives meanwhile
-			// leaves in this write: the added latency is at most one pace.
-			paced.waitTurn()
-		}
 		s.mu.Lock()
 		if s.closed || len(s.queue) == 0 {
 			s.writing = false
 			s.mu.Unlock()
-			s.wmu.Unlock()
 			return
 		}
 		batch := s.queue
@@ -252,6 +236,7 @@ func (s *session) writeLoop() {
 		s.mu.Unlock()
 
 		batch = compact(batch)
+		s.wmu.Lock()
 		err := s.t.write(batch)
 		s.wmu.Unlock()
 		s.observeLatency(batch)
