@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -42,7 +45,8 @@ func TestEndToEnd(t *testing.T) {
 	served := make(chan int, 1)
 	go func() {
 		served <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
-			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms"}, &serveOut, &serveOut)
+			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms",
+			"--metrics-listen", "127.0.0.1:0", "--pprof"}, &serveOut, &serveOut)
 	}()
 	var addr string
 	deadline := time.Now().Add(30 * time.Second)
@@ -61,6 +65,8 @@ func TestEndToEnd(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+
+	checkMetricsListener(t, serveOut.String())
 
 	key := filepath.Join(keys, "dev.pem")
 	var tokOut, errOut bytes.Buffer
@@ -118,6 +124,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"help"}, 0},
 		{[]string{"serve", "--help"}, 0},
 		{[]string{"serve"}, 2}, // --keys is required
+		{[]string{"serve", "--keys", "k", "--pprof"}, 2}, // --pprof needs --metrics-listen
 		{[]string{"token", "--user", "a", "--scoreboard", "b"}, 2},
 		{[]string{"publish", "--type", "x"}, 2},
 		{[]string{"listen"}, 2},
@@ -126,6 +133,30 @@ func TestUsage(t *testing.T) {
 		var out bytes.Buffer
 		if got := run(context.Background(), tc.args, &out, &out); got != tc.code {
 			t.Errorf("run(%q) = %d, want %d: %s", tc.args, got, tc.code, out.String())
+		}
+	}
+}
+
+// checkMetricsListener finds the metrics address in serve's log and checks
+// that it serves /metrics and, with --pprof, the profiler.
+func checkMetricsListener(t *testing.T, log string) {
+	t.Helper()
+	m := regexp.MustCompile(`"metrics listening" addr=(\S+)`).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("no metrics address in the log: %s", log)
+	}
+	for path, want := range map[string]string{
+		"/metrics":                       "arenacast_",
+		"/debug/pprof/goroutine?debug=1": "goroutine profile",
+	} {
+		resp, err := http.Get("http://" + m[1] + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Fatalf("GET %s: %s, body without %q: %.300s", path, resp.Status, want, body)
 		}
 	}
 }

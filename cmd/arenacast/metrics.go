@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,8 +17,11 @@ import (
 )
 
 // startMetrics serves /metrics from a registry of its own on addr, apart
-// from the public listener so it can stay internal.
-func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, log *slog.Logger) (*http.Server, error) {
+// from the public listener so it can stay internal. With profile, it also
+// serves the Go profiler under /debug/pprof/ (heap, goroutines, CPU), which
+// is how the figures in docs/benchmarks.md were explained; it is off by
+// default because a profile reveals internals and costs CPU while it runs.
+func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, profile bool, log *slog.Logger) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		metrics.New(srv, stream),
@@ -26,6 +30,13 @@ func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, l
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if profile {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listening on %s: %w", addr, err)

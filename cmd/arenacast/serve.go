@@ -41,6 +41,7 @@ type Serve struct {
 	drain, shutdownTimeout               time.Duration
 	logFormat, logLevel                  string
 	metricsListen                        string
+	pprof                                bool // /debug/pprof/ on the metrics listener
 	revocationTTL                        time.Duration
 	writePace                            time.Duration
 	recentEvents, warmEvents             int
@@ -98,6 +99,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
+	pprofOn := e.Bool("pprof", false, "also serve the Go profiler under /debug/pprof/ on --metrics-listen (keep that address internal)")
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
@@ -122,7 +124,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.scoreboardInterval = *scoreboardInterval
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
-	c.metricsListen = *metricsListen
+	c.metricsListen, c.pprof = *metricsListen, *pprofOn
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.warmEvents = *writePace, *recentEvents, *warmEvents
 	c.replicas = *replicas
@@ -132,6 +134,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	}
 	if c.keys == "" {
 		return errors.New("--keys is required (try --keys testdata/devkeys for development)")
+	}
+	if c.pprof && c.metricsListen == "" {
+		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
 	}
 	return nil
 }
@@ -259,7 +264,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		close(demoDone)
 	}
 	if c.metricsListen != "" {
-		ms, err := startMetrics(c.metricsListen, srv, c.bus, log)
+		ms, err := startMetrics(c.metricsListen, srv, c.bus, c.pprof, log)
 		if err != nil {
 			return err
 		}
