@@ -3,6 +3,7 @@ package broadcaster
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"net"
 	"net/http"
 	"sync"
@@ -29,7 +30,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusForbidden, protocol.ErrUnauthorized, "", "origin not allowed")
 		return
 	}
-	cw := &corkingWriter{ResponseWriter: w}
+	cw := &hijackingWriter{ResponseWriter: w}
 	c, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		OriginPatterns:  s.opts.AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
@@ -38,7 +39,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
-	t := &wsTransport{c: c, cork: cw.cork, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout, pace: s.opts.WritePace}
+	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout, pace: s.opts.WritePace}
 	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		c.Close(websocket.StatusCode(refused), refused.Reason())
@@ -76,14 +77,13 @@ const wsWritePace = 20 * time.Millisecond
 // readLoop; Write by the session's writer goroutine.
 type wsTransport struct {
 	c       *websocket.Conn
-	cork    *corkConn // c's connection; nil when Accept did not hijack through corkingWriter
-	batch   bool      // the client asked for newline-packed frames (?batch=1)
+	raw     *rawConn // c's connection; nil when Accept did not hijack through hijackingWriter
+	batch   bool     // the client asked for newline-packed frames (?batch=1)
 	timeout time.Duration
 	pace    time.Duration // see wsWritePace; 0 writes at once
 
 	// Owned by the writer goroutine.
 	watchdog  *time.Timer // closes the connection when a write stalls
-	buf       []byte      // packed frame under construction
 	lastWrite time.Time   // when the previous write ended
 }
 
@@ -102,7 +102,7 @@ func (t *wsTransport) readLoop(sess *session) {
 }
 
 // write sends frames, each as its own WebSocket message (or packed with
-// ?batch=1), corked so that the whole call costs one system call.
+// ?batch=1), in one system call per 64 KiB (rawConn.writeMessages).
 // waitTurn sleeps until a pace has passed since the previous write; a
 // connection written to less often never waits. write calls it first.
 //
@@ -121,73 +121,34 @@ func (t *wsTransport) waitTurn() {
 
 func (t *wsTransport) write(frames []*frame) error {
 	t.waitTurn()
-	// The watchdog covers the whole call: with the cork, the system call
-	// happens in release.
+	// The watchdog covers the system calls: a peer that stops reading
+	// blocks them once the socket buffers are full.
 	if t.watchdog == nil {
 		t.watchdog = time.AfterFunc(t.timeout, func() { t.c.CloseNow() })
 	} else {
 		t.watchdog.Reset(t.timeout)
 	}
 	defer t.watchdog.Stop()
-	if t.cork != nil {
-		t.cork.hold()
-	}
-	err := t.writeFrames(frames)
-	if t.cork != nil {
-		if ferr := t.cork.release(); err == nil {
-			err = ferr
-		}
+	var err error
+	if t.raw != nil {
+		err = t.raw.writeMessages(frames, t.batch)
+	} else {
+		err = t.writeFrames(frames)
 	}
 	t.lastWrite = time.Now()
 	return err
 }
 
+// writeFrames is the fallback when Accept did not hijack through
+// hijackingWriter: each message through the library, one system call each.
 func (t *wsTransport) writeFrames(frames []*frame) error {
 	ctx := context.Background()
-	if !t.batch {
-		for _, f := range frames {
-			if err := t.c.Write(ctx, websocket.MessageText, f.data); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	// Pack runs of single-line frames into one message, newline-separated.
-	const maxPacked = 64 << 10
-	t.buf = t.buf[:0]
-	flush := func() error {
-		if len(t.buf) == 0 {
-			return nil
-		}
-		err := t.c.Write(ctx, websocket.MessageText, t.buf)
-		t.buf = t.buf[:0]
-		return err
-	}
 	for _, f := range frames {
-		if f.multiline {
-			if err := flush(); err != nil {
-				return err
-			}
-			if err := t.c.Write(ctx, websocket.MessageText, f.data); err != nil {
-				return err
-			}
-			continue
+		if err := t.c.Write(ctx, websocket.MessageText, f.data); err != nil {
+			return err
 		}
-		if len(t.buf) > 0 && len(t.buf)+1+len(f.data) > maxPacked {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		if len(t.buf) > 0 {
-			t.buf = append(t.buf, '\n')
-		}
-		t.buf = append(t.buf, f.data...)
 	}
-	err := flush()
-	if cap(t.buf) > maxPacked {
-		t.buf = nil
-	}
-	return err
+	return nil
 }
 
 func (t *wsTransport) close(code protocol.CloseCode) {
@@ -206,17 +167,18 @@ func (t *wsTransport) ping(sess *session, timeout time.Duration) {
 	}
 }
 
-// corkingWriter hands websocket.Accept a hijacked connection wrapped in a
-// corkConn, so the transport can gather several WebSocket frames into one
-// TCP write. The bytes on the wire are unchanged.
-type corkingWriter struct {
+// hijackingWriter hands websocket.Accept a hijacked connection wrapped in
+// a rawConn, so the transport can write its data messages itself, many per
+// system call, while the library keeps the handshake, the reading side and
+// the control frames.
+type hijackingWriter struct {
 	http.ResponseWriter
-	cork *corkConn // set by Hijack
+	raw *rawConn // set by Hijack
 }
 
 // Hijack hijacks the underlying connection and routes the buffered writer
-// Accept will use through the cork.
-func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+// Accept will use through the rawConn.
+func (w *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, nil, err
@@ -225,83 +187,132 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		c.Close()
 		return nil, nil, err
 	}
-	w.cork = &corkConn{Conn: c}
-	brw.Writer.Reset(w.cork)
-	return w.cork, brw, nil
+	w.raw = &rawConn{Conn: c}
+	brw.Writer.Reset(w.raw)
+	return w.raw, brw, nil
 }
 
 // Unwrap lets http.ResponseController reach the server's writer.
-func (w *corkingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *hijackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// corkBufs recycles cork buffers, so an idle connection holds none.
-var corkBufs = sync.Pool{New: func() any { return new([]byte) }}
+// rawBufs recycles write buffers, so an idle connection holds none.
+var rawBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// corkMax is the most a cork buffers before writing anyway.
-const corkMax = 64 << 10
+// rawMax is the most writeMessages gathers before a system call.
+const rawMax = 64 << 10
 
-// corkConn is a net.Conn whose writes can be held and released as one.
-// Every write goes through mu, so bytes keep their order whichever
-// goroutine writes (the writer's frames, pings, the close frame).
-type corkConn struct {
+// maxPacked bounds one packed (?batch=1) message.
+const maxPacked = 64 << 10
+
+// rawConn is a WebSocket's hijacked connection, written by two parties: the
+// library writes its control frames (pings, pongs, the close frame) through
+// Write, each flushed whole from its buffer in one call; the session writer
+// encodes data messages itself in writeMessages, bypassing the library's
+// per-message locking and flushing, which cost more than the encoding
+// (docs/benchmarks.md). mu serializes the two, so frames never interleave.
+type rawConn struct {
 	net.Conn
-	mu   sync.Mutex // guards buf and serializes writes to Conn
-	buf  *[]byte    // non-nil while held
-	werr error      // the first write error while held
+	mu        sync.Mutex // guards closeSent and serializes writes to Conn
+	closeSent bool       // the library wrote a close frame: no data may follow
 }
 
-func (c *corkConn) hold() {
-	c.mu.Lock()
-	if c.buf == nil {
-		c.buf = corkBufs.Get().(*[]byte)
-	}
-	c.mu.Unlock()
-}
-
-// Write buffers p while held (writing out at corkMax), else writes it.
-func (c *corkConn) Write(p []byte) (int, error) {
+// Write passes the library's bytes through, noting a close frame.
+func (c *rawConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buf == nil {
-		return c.Conn.Write(p)
+	if len(p) > 0 && p[0]&0x0f == 0x8 {
+		c.closeSent = true
 	}
-	if c.werr != nil {
-		return 0, c.werr
+	return c.Conn.Write(p)
+}
+
+// writeMessages sends frames as WebSocket text messages, each its own
+// message or, with pack, runs of single-line frames joined by newlines into
+// one, with one system call per rawMax bytes.
+func (c *rawConn) writeMessages(frames []*frame, pack bool) error {
+	bp := rawBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	c.mu.Lock()
+	err := c.writeMessagesLocked(&b, frames, pack)
+	c.mu.Unlock()
+	if cap(b) <= 2*rawMax {
+		*bp = b[:0]
+		rawBufs.Put(bp)
 	}
-	*c.buf = append(*c.buf, p...)
-	if len(*c.buf) >= corkMax {
-		c.werr = c.flushLocked()
-		if c.werr != nil {
-			return 0, c.werr
+	return err
+}
+
+func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) error {
+	if c.closeSent {
+		return net.ErrClosed
+	}
+	b := *bp
+	defer func() { *bp = b }()
+	flush := func() error {
+		if len(b) == 0 {
+			return nil
+		}
+		_, err := c.Conn.Write(b)
+		b = b[:0]
+		return err
+	}
+	if !pack {
+		for _, f := range frames {
+			b = appendTextMessage(b, f.data)
+			if len(b) >= rawMax {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
+	}
+	// Packing: a run of single-line frames becomes one message. Its header
+	// needs its length, so the run is measured before it is copied.
+	for i := 0; i < len(frames); {
+		f := frames[i]
+		if f.multiline {
+			b = appendTextMessage(b, f.data)
+			i++
+		} else {
+			n, j := len(f.data), i+1
+			for ; j < len(frames) && !frames[j].multiline && n+1+len(frames[j].data) <= maxPacked; j++ {
+				n += 1 + len(frames[j].data)
+			}
+			b = appendHeader(b, n)
+			for k := i; k < j; k++ {
+				if k > i {
+					b = append(b, '\n')
+				}
+				b = append(b, frames[k].data...)
+			}
+			i = j
+		}
+		if len(b) >= rawMax {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 	}
-	return len(p), nil
+	return flush()
 }
 
-// release writes what was held in one write and stops holding.
-func (c *corkConn) release() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf == nil {
-		return nil
-	}
-	err := c.werr
-	if err == nil {
-		err = c.flushLocked()
-	}
-	b := c.buf
-	c.buf, c.werr = nil, nil
-	if cap(*b) <= corkMax*2 {
-		*b = (*b)[:0]
-		corkBufs.Put(b)
-	}
-	return err
+// appendTextMessage appends p as one unfragmented, unmasked text frame, the
+// form a server sends (RFC 6455 section 5.2).
+func appendTextMessage(b, p []byte) []byte {
+	return append(appendHeader(b, len(p)), p...)
 }
 
-func (c *corkConn) flushLocked() error {
-	if len(*c.buf) == 0 {
-		return nil
+// appendHeader appends the header of an unfragmented, unmasked text frame
+// of n payload bytes.
+func appendHeader(b []byte, n int) []byte {
+	const finText = 0x80 | 0x1
+	switch {
+	case n < 126:
+		return append(b, finText, byte(n))
+	case n <= 0xffff:
+		return append(b, finText, 126, byte(n>>8), byte(n))
+	default:
+		return binary.BigEndian.AppendUint64(append(b, finText, 127), uint64(n))
 	}
-	_, err := c.Conn.Write(*c.buf)
-	*c.buf = (*c.buf)[:0]
-	return err
 }
