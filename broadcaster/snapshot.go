@@ -15,9 +15,23 @@ const snapshotLookback = 20_000
 // snapshotCache keeps, per routing channel, the newest scoreboard_update
 // this node consumed for each visibility class: public, owned by a user,
 // and private without owner (admin view).
+//
+// It also remembers, per routing channel, the newest views stored before
+// the node's warm-up window (older), searched in the stream once per
+// channel on first demand: without it, every subscriber of a contest that
+// has no scoreboard yet would cost a JetStream search.
 type snapshotCache struct {
-	mu     sync.Mutex // guards routes
+	mu     sync.Mutex // guards routes and older
 	routes map[string]*routeSnaps
+	older  map[string]*olderSearch
+}
+
+// olderSearch is one channel's search of the stream before the warm-up
+// window. done is closed when snaps and err are set.
+type olderSearch struct {
+	done  chan struct{}
+	snaps routeSnaps
+	err   error
 }
 
 type routeSnaps struct {
@@ -26,7 +40,7 @@ type routeSnaps struct {
 }
 
 func newSnapshotCache() *snapshotCache {
-	return &snapshotCache{routes: make(map[string]*routeSnaps)}
+	return &snapshotCache{routes: make(map[string]*routeSnaps), older: make(map[string]*olderSearch)}
 }
 
 func (c *snapshotCache) put(ev *protocol.Event) {
@@ -37,6 +51,11 @@ func (c *snapshotCache) put(ev *protocol.Event) {
 		r = &routeSnaps{}
 		c.routes[ev.Channel] = r
 	}
+	r.put(ev)
+}
+
+// put keeps ev as the newest of its view; events arrive in stream order.
+func (r *routeSnaps) put(ev *protocol.Event) {
 	switch {
 	case ev.Public:
 		r.public = ev
@@ -54,7 +73,11 @@ func (c *snapshotCache) put(ev *protocol.Event) {
 func (c *snapshotCache) latest(sub *subscription) *protocol.Event {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.routes[sub.route]
+	return c.routes[sub.route].latest(sub)
+}
+
+// latest returns the newest of r's views sub may see, or nil.
+func (r *routeSnaps) latest(sub *subscription) *protocol.Event {
 	if r == nil {
 		return nil
 	}
@@ -92,11 +115,64 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 	if ev := s.snaps.latest(sub); ev != nil {
 		return ev, nil
 	}
-	from := s.startID.Load()
-	if from > upTo {
-		from = upTo
+	// The cache has seen every event after startID; only older ones need
+	// the stream, searched once per channel.
+	from := min(s.startID.Load(), upTo)
+	if from == 0 {
+		return nil, nil
 	}
-	return s.opts.Bus.Latest(ctx, routeCh, from, snapshotLookback, func(ev *protocol.Event) bool {
-		return snapshotView(sub, ev)
+	older, err := s.snaps.olderViews(ctx, sub.route, func() (routeSnaps, error) {
+		var r routeSnaps
+		_, err := s.opts.Bus.Latest(ctx, routeCh, from, snapshotLookback, func(ev *protocol.Event) bool {
+			if ev.Type == protocol.TypeScoreboardUpdate {
+				r.put(ev)
+			}
+			return false
+		})
+		return r, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	ev := older.latest(sub)
+	if ev != nil && !snapshotView(sub, ev) {
+		ev = nil
+	}
+	return ev, nil
+}
+
+// olderViews returns route's views stored before the warm-up window,
+// calling search for the first caller only; callers arriving meanwhile
+// wait for its result. A failed search is forgotten, so the next
+// subscriber tries again.
+func (c *snapshotCache) olderViews(ctx context.Context, route string, search func() (routeSnaps, error)) (*routeSnaps, error) {
+	c.mu.Lock()
+	o, found := c.older[route]
+	if !found {
+		o = &olderSearch{done: make(chan struct{})}
+		c.older[route] = o
+	}
+	c.mu.Unlock()
+	if found {
+		select {
+		case <-o.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if o.err != nil {
+			return nil, o.err
+		}
+		return &o.snaps, nil
+	}
+	o.snaps, o.err = search()
+	if o.err != nil {
+		c.mu.Lock()
+		delete(c.older, route)
+		c.mu.Unlock()
+	}
+	close(o.done)
+	if o.err != nil {
+		return nil, o.err
+	}
+	return &o.snaps, nil
 }

@@ -1,10 +1,13 @@
 package broadcaster_test
 
 import (
+	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -23,8 +26,15 @@ func TestSnapshot(t *testing.T) {
 	bob := a.publish("scoreboard_update", "/contest/c1", "bob", false, `{"view":"bob"}`)
 	a.publish("scoreboard_update", "/contest/c2", "", true, `{"view":"other contest"}`)
 	a.publish("clarification", "/contest/c1", "", true, `{}`)
-	// a consumed them live (cache); b starts after them (stream).
-	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL()})
+	// a consumed them live (cache); b starts after them without a
+	// warm-up (stream, searched once for all its subscribers); w starts
+	// after them and reads them at its warm-up (cache).
+	searches := &countingBus{Bus: a.bus}
+	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL(), opts: func(o *broadcaster.Options) {
+		o.WarmEvents = -1
+		o.Bus = searches
+	}})
+	w := newNode(t, nodeConfig{natsURL: a.bus.ClientURL()})
 
 	contestant := func(u string) string {
 		return a.token(u, func(c *auth.Claims) { c.Contests = []string{"c1"} })
@@ -43,12 +53,16 @@ func TestSnapshot(t *testing.T) {
 		{"admin", "ws", root, "/contest/c1", adm},
 		{"admin over SSE", "sse", root, "/contest/c1", adm},
 	}
+	last := bob + 2 // the other contest's board and the clarification
 	for _, node := range []struct {
 		name string
 		e    *env
-	}{{"cache", a}, {"stream", b}} {
+	}{{"cache", a}, {"stream", b}, {"warm-up", w}} {
 		for _, tc := range cases {
 			t.Run(node.name+"/"+tc.name, func(t *testing.T) {
+				// The node must have routed the previous case's live
+				// event, or it is live for this subscriber too.
+				waitUntil(t, func() bool { return node.e.srv.Stats().LastConsumed >= last })
 				s := openSnapshot(t, node.e, tc.transport, tc.tok, tc.channel)
 				if _, ok := s.subscribed["recovered"]; ok {
 					t.Fatalf("subscribed without since carries recovered: %v", s.subscribed)
@@ -59,12 +73,27 @@ func TestSnapshot(t *testing.T) {
 				}
 				// Then live events, nothing else from the past.
 				live := a.publish("contest_update", "/contest/c1", "", true, fmt.Sprintf(`{"case":%q}`, tc.name))
+				last = live
 				if m := s.next(); m["id"] != protocol.IDString(live) {
 					t.Fatalf("got %v, want the live event %d", m, live)
 				}
 			})
 		}
 	}
+	if n := searches.latest.Load(); n != 1 {
+		t.Errorf("the node without warm-up searched the stream %d times for one contest, want 1", n)
+	}
+}
+
+// countingBus is the real bus, counting the stream searches for snapshots.
+type countingBus struct {
+	broadcaster.Bus
+	latest atomic.Int32
+}
+
+func (b *countingBus) Latest(ctx context.Context, ch protocol.Channel, upTo uint64, limit int, keep func(*protocol.Event) bool) (*protocol.Event, error) {
+	b.latest.Add(1)
+	return b.Bus.Latest(ctx, ch, upTo, limit, keep)
 }
 
 // openSnapshot subscribes without since; tok may be empty for scoreboard
