@@ -20,6 +20,7 @@ type Stats struct {
 	framesWritten  atomic.Uint64
 	coalesced      atomic.Uint64 // queued scoreboard updates replaced by newer ones
 	slowConsumers  atomic.Uint64
+	writeTimeouts  atomic.Uint64 // connections closed by the write watch
 	authFailures   atomic.Uint64
 	badMessages    atomic.Uint64
 	originRefused  atomic.Uint64
@@ -135,6 +136,9 @@ type Snapshot struct {
 	Connections, EventsConsumed, EventsBad, Deliveries, FramesWritten  uint64
 	Coalesced, SlowConsumers, AuthFailures, BadMessages, OriginRefused uint64
 	ResumeOK, ResumeMissed, ResumeFailed, Published, PublishRefused    uint64
+	// WriteTimeouts counts WebSocket connections closed because a write
+	// stayed blocked for longer than WriteTimeout.
+	WriteTimeouts uint64
 	// LastConsumed is the id of the newest event this node routed.
 	LastConsumed uint64
 	// Open counts open connections by transport ("websocket", "sse").
@@ -164,6 +168,7 @@ func (s *Server) Stats() Snapshot {
 		SlowConsumers: st.slowConsumers.Load(), AuthFailures: st.authFailures.Load(), BadMessages: st.badMessages.Load(),
 		OriginRefused: st.originRefused.Load(), ResumeOK: st.resumeOK.Load(), ResumeMissed: st.resumeMissed.Load(),
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
+		WriteTimeouts:        st.writeTimeouts.Load(),
 		LastConsumed:         st.lastConsumed.Load(),
 		Open:                 map[string]int64{"websocket": st.open[0].Load(), "sse": st.open[1].Load()},
 		Subscriptions:        make(map[string]int64),

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -39,7 +40,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the request
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
-	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1", timeout: s.opts.WriteTimeout, pace: s.opts.WritePace}
+	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1", pace: s.opts.WritePace}
 	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		c.Close(websocket.StatusCode(refused), refused.Reason())
@@ -76,15 +77,17 @@ const wsWritePace = 20 * time.Millisecond
 // wsTransport is a session's WebSocket connection. c's Read is owned by
 // readLoop; Write by the session's writer goroutine.
 type wsTransport struct {
-	c       *websocket.Conn
-	raw     *rawConn // c's connection; nil when Accept did not hijack through hijackingWriter
-	batch   bool     // the client asked for newline-packed frames (?batch=1)
-	timeout time.Duration
-	pace    time.Duration // see wsWritePace; 0 writes at once
+	c     *websocket.Conn
+	raw   *rawConn      // c's connection; nil when Accept did not hijack through hijackingWriter
+	batch bool          // the client asked for newline-packed frames (?batch=1)
+	pace  time.Duration // see wsWritePace; 0 writes at once
+
+	// writeStart is when the write in progress began (unix nanos), 0
+	// between writes; set by the writer, read by the server's write watch.
+	writeStart atomic.Int64
 
 	// Owned by the writer goroutine.
-	watchdog  *time.Timer // closes the connection when a write stalls
-	lastWrite time.Time   // when the previous write ended
+	lastWrite time.Time // when the previous write ended
 }
 
 func (t *wsTransport) name() string { return "websocket" }
@@ -121,22 +124,29 @@ func (t *wsTransport) waitTurn() {
 
 func (t *wsTransport) write(frames []*frame) error {
 	t.waitTurn()
-	// The watchdog covers the system calls: a peer that stops reading
-	// blocks them once the socket buffers are full.
-	if t.watchdog == nil {
-		t.watchdog = time.AfterFunc(t.timeout, func() { t.c.CloseNow() })
-	} else {
-		t.watchdog.Reset(t.timeout)
-	}
-	defer t.watchdog.Stop()
+	// The server's write watch (Server.watchWrites) closes the connection
+	// if this call is still running after the write timeout: a peer that
+	// stops reading blocks it once the socket buffers are full.
+	t.writeStart.Store(time.Now().UnixNano())
 	var err error
 	if t.raw != nil {
 		err = t.raw.writeMessages(frames, t.batch)
 	} else {
 		err = t.writeFrames(frames)
 	}
+	t.writeStart.Store(0)
 	t.lastWrite = time.Now()
 	return err
+}
+
+// stalled closes the connection when a write has been running since
+// before deadline (unix nanos), and reports whether it did.
+func (t *wsTransport) stalled(deadline int64) bool {
+	if start := t.writeStart.Load(); start != 0 && start < deadline {
+		t.c.CloseNow()
+		return true
+	}
+	return false
 }
 
 // writeFrames is the fallback when Accept did not hijack through

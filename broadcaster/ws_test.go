@@ -522,6 +522,44 @@ func TestSlowConsumer(t *testing.T) {
 	_ = ctx
 }
 
+// TestWriteTimeout: a client that stops reading, with a queue too large
+// to fill first, is closed once one write stays blocked for longer than
+// WriteTimeout; a fast client on the same channel goes on receiving.
+func TestWriteTimeout(t *testing.T) {
+	e := newEnv(t, func(o *broadcaster.Options) {
+		o.QueueMessages = 1 << 20
+		o.QueueBytes = 1 << 30
+		o.WriteTimeout = 300 * time.Millisecond
+	})
+	tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	slow := e.dial(dialOpts{noRead: true})
+	slow.send(map[string]any{"type": "auth", "token": tok})
+	slow.send(map[string]any{"type": "subscribe", "channel": "/contest/c1"})
+	fast := e.dial(dialOpts{})
+	fast.auth(tok)
+	fast.subscribe("/contest/c1")
+	// 200 events of 60 KB (12 MB) are more than the loopback socket
+	// buffers of a reader that never reads hold (4 MB send, 128 KB
+	// receive here), so the slow client's writer ends up blocked.
+	payload := `{"pad":"` + strings.Repeat("x", 60000) + `"}`
+	for range 200 {
+		e.publish("clarification", "/contest/c1", "", true, payload)
+		fast.expect("clarification", nil)
+	}
+	waitUntil(t, func() bool { return e.srv.Stats().WriteTimeouts == 1 })
+	go slow.readLoop()
+	select {
+	case <-slow.done:
+	case <-time.After(waitFor):
+		t.Fatal("slow client not closed")
+	}
+	if st := e.srv.Stats(); st.SlowConsumers != 0 || st.Open["websocket"] != 1 {
+		t.Fatalf("slow consumers %d, open websockets %d; want 0 and 1 (the fast client)", st.SlowConsumers, st.Open["websocket"])
+	}
+	id := e.publish("contest_update", "/contest/c1", "", true, `{}`)
+	fast.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
+}
+
 // TestTwoNodes: two nodes on one NATS deliver the same event with the same
 // id.
 func TestTwoNodes(t *testing.T) {

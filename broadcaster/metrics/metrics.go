@@ -30,6 +30,7 @@ type Collector struct {
 	connections, connectionsOpen, subscriptions          *prometheus.Desc
 	eventsConsumed, eventsBad, deliveries, framesWritten *prometheus.Desc
 	drops, slowConsumers, closes, authFailures, badMsgs  *prometheus.Desc
+	writeTimeouts                                        *prometheus.Desc
 	originRefused, resumes, published, publishRefused    *prometheus.Desc
 	natsConnected, consumerLag, latency                  *prometheus.Desc
 }
@@ -52,6 +53,7 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 		framesWritten:   d("frames_written_total", "Frames (events and replies) written to clients."),
 		drops:           d("events_dropped_total", "Event frames meant for a client and not sent, by reason.", "reason"),
 		slowConsumers:   d("slow_consumer_closes_total", "Connections closed because their queue filled."),
+		writeTimeouts:   d("write_timeout_closes_total", "WebSocket connections closed because a write stayed blocked longer than the write timeout."),
 		closes:          d("closes_total", "Closed connections by close code (0: the peer went away).", "code"),
 		authFailures:    d("auth_failures_total", "Failed authentications by reason.", "reason"),
 		badMsgs:         d("bad_messages_total", "Malformed client messages."),
@@ -69,7 +71,7 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.connections, c.connectionsOpen, c.subscriptions, c.eventsConsumed, c.eventsBad, c.deliveries,
-		c.framesWritten, c.drops, c.slowConsumers, c.closes, c.authFailures, c.badMsgs, c.originRefused,
+		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.closes, c.authFailures, c.badMsgs, c.originRefused,
 		c.resumes, c.published, c.publishRefused, c.natsConnected, c.consumerLag, c.latency,
 	} {
 		ch <- d
@@ -100,6 +102,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.drops, n, string(r))
 	}
 	counter(c.slowConsumers, st.SlowConsumers)
+	counter(c.writeTimeouts, st.WriteTimeouts)
 	for code, n := range st.Closes {
 		counter(c.closes, n, strconv.Itoa(int(code)))
 	}
