@@ -1,6 +1,7 @@
 package broadcaster
 
 import (
+	"log/slog"
 	"testing"
 
 	"github.com/arenacast/arenacast/protocol"
@@ -52,6 +53,37 @@ func TestRecentLogGap(t *testing.T) {
 		got, ok := l.replay("/contest/a", tc.after, l.last)
 		if ok != tc.wantOK || len(got) != tc.want {
 			t.Errorf("%s: replay = %d events, %v; want %d, %v", tc.name, len(got), ok, tc.want, tc.wantOK)
+		}
+	}
+}
+
+// TestPassedCountsLiveGaps: only positions after the node started
+// (warmUntil) that the consumer jumped over count as skipped; gaps in the
+// history read at warm-up, and malformed positions, do not.
+func TestPassedCountsLiveGaps(t *testing.T) {
+	cases := []struct {
+		name      string
+		warmFrom  uint64
+		warmUntil uint64
+		ids       []uint64
+		want      uint64
+	}{
+		{"contiguous", 0, 3, []uint64{1, 2, 3, 4, 5}, 0},
+		{"gap in the warm-up history", 0, 10, []uint64{4, 5, 10, 11}, 0},
+		{"gap across warmUntil", 0, 5, []uint64{1, 2, 8}, 2}, // 6 and 7 were live
+		{"live gaps add up", 2, 2, []uint64{3, 6, 7, 10}, 4}, // 4, 5, 8, 9
+		{"first event after a discarded start", 0, 0, []uint64{5}, 4},
+		{"older position replayed", 0, 0, []uint64{1, 2, 2, 3}, 0},
+	}
+	for _, tc := range cases {
+		s := &Server{log: slog.New(slog.DiscardHandler)}
+		s.warmUntil.Store(tc.warmUntil)
+		s.position = tc.warmFrom
+		for _, id := range tc.ids {
+			s.passed(id)
+		}
+		if got := s.stats.positionsSkipped.Load(); got != tc.want {
+			t.Errorf("%s: skipped %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }

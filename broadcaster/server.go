@@ -49,6 +49,9 @@ type Server struct {
 	readyOnce sync.Once
 	recent    *recentLog
 	ready     chan struct{} // closed when Run consumes
+	// position is the newest stream position the consumer passed (an
+	// event or a malformed message); owned by the consumer goroutine.
+	position uint64
 }
 
 // New checks opts and returns a Server.
@@ -111,6 +114,7 @@ func (s *Server) Run(ctx context.Context) error {
 	warmFrom := last - min(last, uint64(s.opts.WarmEvents))
 	s.startID.Store(warmFrom)
 	s.warmUntil.Store(last)
+	s.position = warmFrom
 	s.recent.start(warmFrom + 1)
 	if warmFrom == last {
 		s.warmed(last)
@@ -121,6 +125,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.stats.eventsBad.Add(1)
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)
 		if seq != 0 {
+			s.passed(seq)
 			s.recent.skip(seq)
 		}
 		s.warmed(seq)
@@ -134,6 +139,7 @@ func (s *Server) Run(ctx context.Context) error {
 // route takes one event off the stream.
 func (s *Server) route(ev *protocol.Event) {
 	s.stats.eventsConsumed.Add(1)
+	s.passed(ev.ID)
 	// Order matters for catchUp: an event is in the recent log before the
 	// position says it was routed, and dispatched after.
 	s.recent.add(ev)
@@ -150,6 +156,23 @@ func (s *Server) route(ev *protocol.Event) {
 		return
 	}
 	s.dispatch(ev)
+}
+
+// passed notes that the consumer reached stream position id. Positions are
+// contiguous, so a jump means the stream discarded events (retention
+// limits) before this node read them; after warmUntil those were live
+// events its clients never got, which is counted and logged. Called from
+// the consumer goroutine only.
+func (s *Server) passed(id uint64) {
+	from := max(s.position, s.warmUntil.Load())
+	if id > s.position {
+		s.position = id
+	}
+	if id > from+1 {
+		s.stats.positionsSkipped.Add(id - from - 1)
+		s.log.Warn("the stream discarded events before this node read them; its clients missed them (raise --history-max-*?)",
+			"first", from+1, "last", id-1)
+	}
 }
 
 // warmed notes that the consumer passed id; reaching the stream position

@@ -30,6 +30,9 @@ type Stats struct {
 	published      atomic.Uint64 // events accepted by POST /publish
 	publishRefused atomic.Uint64
 	lastConsumed   atomic.Uint64 // id of the newest event routed
+	// positionsSkipped counts live stream positions the consumer never
+	// saw: events discarded before this node read them.
+	positionsSkipped atomic.Uint64
 
 	open    [2]atomic.Int64                   // open connections by transport (transportIndex)
 	authWhy [numAuthReasons + 1]atomic.Uint64 // by auth.Reason; last: other
@@ -139,6 +142,10 @@ type Snapshot struct {
 	// WriteTimeouts counts WebSocket connections closed because a write
 	// stayed blocked for longer than WriteTimeout.
 	WriteTimeouts uint64
+	// PositionsSkipped counts stream positions after the node started that
+	// it never routed because the stream had discarded them (the node lagged
+	// behind the retention limits): events its live clients missed.
+	PositionsSkipped uint64
 	// LastConsumed is the id of the newest event this node routed.
 	LastConsumed uint64
 	// Open counts open connections by transport ("websocket", "sse").

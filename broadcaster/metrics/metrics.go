@@ -30,7 +30,7 @@ type Collector struct {
 	connections, connectionsOpen, subscriptions          *prometheus.Desc
 	eventsConsumed, eventsBad, deliveries, framesWritten *prometheus.Desc
 	drops, slowConsumers, closes, authFailures, badMsgs  *prometheus.Desc
-	writeTimeouts                                        *prometheus.Desc
+	writeTimeouts, positionsSkipped                      *prometheus.Desc
 	originRefused, resumes, published, publishRefused    *prometheus.Desc
 	natsConnected, consumerLag, latency                  *prometheus.Desc
 }
@@ -44,26 +44,27 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 	}
 	return &Collector{
 		srv: srv, stream: stream,
-		connections:     d("connections_total", "Client connections accepted."),
-		connectionsOpen: d("connections_open", "Open client connections by transport.", "transport"),
-		subscriptions:   d("subscriptions", "Live subscriptions by channel kind.", "kind"),
-		eventsConsumed:  d("events_consumed_total", "Events taken off the stream."),
-		eventsBad:       d("events_malformed_total", "Malformed events on the stream, skipped."),
-		deliveries:      d("events_delivered_total", "Event frames queued to clients."),
-		framesWritten:   d("frames_written_total", "Frames (events and replies) written to clients."),
-		drops:           d("events_dropped_total", "Event frames meant for a client and not sent, by reason.", "reason"),
-		slowConsumers:   d("slow_consumer_closes_total", "Connections closed because their queue filled."),
-		writeTimeouts:   d("write_timeout_closes_total", "WebSocket connections closed because a write stayed blocked longer than the write timeout."),
-		closes:          d("closes_total", "Closed connections by close code (0: the peer went away).", "code"),
-		authFailures:    d("auth_failures_total", "Failed authentications by reason.", "reason"),
-		badMsgs:         d("bad_messages_total", "Malformed client messages."),
-		originRefused:   d("origin_refused_total", "Requests refused for their Origin."),
-		resumes:         d("resumes_total", "Resume attempts by outcome.", "outcome"),
-		published:       d("http_published_total", "Events accepted by POST /publish."),
-		publishRefused:  d("http_publish_refused_total", "Requests refused by POST /publish."),
-		natsConnected:   d("nats_connected", "1 when the NATS connection is up."),
-		consumerLag:     d("consumer_lag_events", "Stream positions between the newest stored event and the newest routed."),
-		latency:         d("delivery_latency_seconds", "Time from the stream storing an event to its write to a client (oldest event of each write)."),
+		connections:      d("connections_total", "Client connections accepted."),
+		connectionsOpen:  d("connections_open", "Open client connections by transport.", "transport"),
+		subscriptions:    d("subscriptions", "Live subscriptions by channel kind.", "kind"),
+		eventsConsumed:   d("events_consumed_total", "Events taken off the stream."),
+		eventsBad:        d("events_malformed_total", "Malformed events on the stream, skipped."),
+		deliveries:       d("events_delivered_total", "Event frames queued to clients."),
+		framesWritten:    d("frames_written_total", "Frames (events and replies) written to clients."),
+		drops:            d("events_dropped_total", "Event frames meant for a client and not sent, by reason.", "reason"),
+		slowConsumers:    d("slow_consumer_closes_total", "Connections closed because their queue filled."),
+		writeTimeouts:    d("write_timeout_closes_total", "WebSocket connections closed because a write stayed blocked longer than the write timeout."),
+		positionsSkipped: d("stream_positions_skipped_total", "Stream positions after the node started that it never routed because the stream discarded them first: events its clients missed."),
+		closes:           d("closes_total", "Closed connections by close code (0: the peer went away).", "code"),
+		authFailures:     d("auth_failures_total", "Failed authentications by reason.", "reason"),
+		badMsgs:          d("bad_messages_total", "Malformed client messages."),
+		originRefused:    d("origin_refused_total", "Requests refused for their Origin."),
+		resumes:          d("resumes_total", "Resume attempts by outcome.", "outcome"),
+		published:        d("http_published_total", "Events accepted by POST /publish."),
+		publishRefused:   d("http_publish_refused_total", "Requests refused by POST /publish."),
+		natsConnected:    d("nats_connected", "1 when the NATS connection is up."),
+		consumerLag:      d("consumer_lag_events", "Stream positions between the newest stored event and the newest routed."),
+		latency:          d("delivery_latency_seconds", "Time from the stream storing an event to its write to a client (oldest event of each write)."),
 	}
 }
 
@@ -71,7 +72,7 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.connections, c.connectionsOpen, c.subscriptions, c.eventsConsumed, c.eventsBad, c.deliveries,
-		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.closes, c.authFailures, c.badMsgs, c.originRefused,
+		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.positionsSkipped, c.closes, c.authFailures, c.badMsgs, c.originRefused,
 		c.resumes, c.published, c.publishRefused, c.natsConnected, c.consumerLag, c.latency,
 	} {
 		ch <- d
@@ -103,6 +104,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(c.slowConsumers, st.SlowConsumers)
 	counter(c.writeTimeouts, st.WriteTimeouts)
+	counter(c.positionsSkipped, st.PositionsSkipped)
 	for code, n := range st.Closes {
 		counter(c.closes, n, strconv.Itoa(int(code)))
 	}
