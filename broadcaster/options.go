@@ -106,6 +106,11 @@ type Options struct {
 	// in memory to answer resumes without a stream consumer. Default 1000;
 	// negative disables.
 	RecentEvents int
+	// RecentBytes bounds the memory of those events on the node, across
+	// channels: over it, the channels updated least recently are dropped
+	// from memory (their resumes use the stream). Default 64 MiB;
+	// negative: unbounded.
+	RecentBytes int
 	// WarmEvents is how many stored events a starting node reads into that
 	// memory (and its snapshot cache) before it becomes ready, so clients
 	// reconnecting after a restart resume from memory. Default 20,000;
@@ -164,6 +169,10 @@ func (o Options) withDefaults() Options {
 		o.WarmEvents = 20_000
 	}
 	o.RecentEvents = max(o.RecentEvents, 0)
+	if o.RecentBytes == 0 {
+		o.RecentBytes = 64 << 20
+	}
+	o.RecentBytes = max(o.RecentBytes, 0)
 	o.WarmEvents = max(o.WarmEvents, 0)
 	if o.Now == nil {
 		o.Now = time.Now

@@ -16,24 +16,74 @@ import (
 // with id >= from, and each channel's ring remembers the newest id it had
 // to evict. A resume after id `after` is answered here only when no event
 // it needs can be missing.
+//
+// The log is bounded twice: per channel (perRoute events) and in total
+// (budget bytes). Over budget, the channels updated least recently are
+// dropped whole, and resumes on a channel the log no longer holds go to
+// the stream unless they are newer than anything dropped; so a node
+// serving many contests over weeks does not keep every channel it ever saw.
 type recentLog struct {
 	perRoute int // ring capacity; static
+	budget   int // total bytes held (eventCost), static; <= 0: unbounded
 
 	mu     sync.RWMutex // guards the fields below
 	from   uint64       // every event with id >= from was added
 	last   uint64       // the newest position seen
 	routes map[string]*eventRing
+	// lru lists the rings from least to most recently added to; size is
+	// the eventCost of everything held; dropped is the newest id of any
+	// ring dropped to stay within the budget.
+	lru     ringList
+	size    int
+	dropped uint64
 }
 
 // eventRing is a fixed-capacity ring of one channel's newest events.
 type eventRing struct {
+	route   string
 	evs     []*protocol.Event // circular; len(evs) == capacity once full
 	head    int               // index of the oldest event when full
 	evicted uint64            // id of the newest event evicted (0: none)
+	newest  uint64            // id of the newest event
+
+	prev, next *eventRing // lru links
 }
 
-func newRecentLog(perRoute int) *recentLog {
-	return &recentLog{perRoute: perRoute, routes: make(map[string]*eventRing)}
+// eventCost approximates the memory an event in the log holds: its data,
+// channel and type, plus the Event and ring slot.
+func eventCost(ev *protocol.Event) int {
+	return len(ev.Data) + len(ev.Channel) + len(ev.Type) + len(ev.User) + 160
+}
+
+func newRecentLog(perRoute, budget int) *recentLog {
+	return &recentLog{perRoute: perRoute, budget: budget, routes: make(map[string]*eventRing)}
+}
+
+// ringList is an intrusive doubly linked list of rings.
+type ringList struct{ front, back *eventRing }
+
+func (l *ringList) remove(r *eventRing) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		l.front = r.next
+	}
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		l.back = r.prev
+	}
+	r.prev, r.next = nil, nil
+}
+
+func (l *ringList) pushBack(r *eventRing) {
+	r.prev, r.next = l.back, nil
+	if l.back != nil {
+		l.back.next = r
+	} else {
+		l.front = r
+	}
+	l.back = r
 }
 
 // start sets the position from which the log is complete.
@@ -75,16 +125,38 @@ func (l *recentLog) add(ev *protocol.Event) {
 	l.seenLocked(ev.ID)
 	r := l.routes[ev.Channel]
 	if r == nil {
-		r = &eventRing{evs: make([]*protocol.Event, 0, min(l.perRoute, 16))}
+		// A channel dropped earlier may be coming back: its old events are
+		// gone, and all that is known is that none is newer than dropped.
+		r = &eventRing{route: ev.Channel, evs: make([]*protocol.Event, 0, min(l.perRoute, 16)), evicted: l.dropped}
 		l.routes[ev.Channel] = r
+	} else {
+		l.lru.remove(r)
 	}
+	l.lru.pushBack(r)
+	r.newest = ev.ID
+	l.size += eventCost(ev)
 	if len(r.evs) < l.perRoute {
 		r.evs = append(r.evs, ev)
-		return
+	} else {
+		old := r.evs[r.head]
+		l.size -= eventCost(old)
+		r.evicted = old.ID
+		r.evs[r.head] = ev
+		r.head = (r.head + 1) % len(r.evs)
 	}
-	r.evicted = r.evs[r.head].ID
-	r.evs[r.head] = ev
-	r.head = (r.head + 1) % len(r.evs)
+	for l.budget > 0 && l.size > l.budget && l.lru.front != r {
+		l.dropLocked(l.lru.front)
+	}
+}
+
+// dropLocked forgets a whole ring to stay within the budget.
+func (l *recentLog) dropLocked(r *eventRing) {
+	for _, ev := range r.evs {
+		l.size -= eventCost(ev)
+	}
+	l.dropped = max(l.dropped, r.newest)
+	l.lru.remove(r)
+	delete(l.routes, r.route)
 }
 
 // replay returns the events of route with after < id <= upTo, oldest
@@ -100,7 +172,10 @@ func (l *recentLog) replay(route string, after, upTo uint64) ([]*protocol.Event,
 	}
 	r := l.routes[route]
 	if r == nil {
-		return nil, true // nothing on this channel since from
+		// Nothing on this channel since from, unless a ring was dropped
+		// for the budget: then only a client past everything dropped is
+		// sure to have missed nothing.
+		return nil, after >= l.dropped
 	}
 	if after < r.evicted {
 		return nil, false

@@ -47,7 +47,7 @@ func TestRecentLogGap(t *testing.T) {
 		{"after past the position", func(l *recentLog) { l.add(ev(1)) }, 9, false, 0},
 	}
 	for _, tc := range cases {
-		l := newRecentLog(4)
+		l := newRecentLog(4, 0)
 		l.start(1)
 		tc.feed(l)
 		got, ok := l.replay("/contest/a", tc.after, l.last)
@@ -86,4 +86,37 @@ func TestPassedCountsLiveGaps(t *testing.T) {
 			t.Errorf("%s: skipped %d, want %d", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestRecentLogBudget: over its byte budget the log drops the channels
+// updated least recently, whole, and then answers for them only what it
+// can still prove: a resume older than anything dropped goes to the stream,
+// on the dropped channel and on one that comes back.
+func TestRecentLogBudget(t *testing.T) {
+	ev := func(id uint64, ch string) *protocol.Event { return &protocol.Event{ID: id, Channel: ch} }
+	cost := eventCost(ev(1, "/contest/a"))
+	l := newRecentLog(10, 3*cost) // three events fit
+	l.start(1)
+	l.add(ev(1, "/contest/a"))
+	l.add(ev(2, "/contest/b"))
+	l.add(ev(3, "/contest/a")) // a is now the most recent
+	l.add(ev(4, "/contest/c")) // over budget: b, the least recent, goes
+	if _, held := l.routes["/contest/b"]; held || l.size > l.budget {
+		t.Fatalf("b held: %v, size %d of %d", held, l.size, l.budget)
+	}
+	check := func(route string, after uint64, wantOK bool, want int) {
+		t.Helper()
+		got, ok := l.replay(route, after, l.last)
+		if ok != wantOK || len(got) != want {
+			t.Errorf("replay(%s, after %d) = %d events, %v; want %d, %v", route, after, len(got), ok, want, wantOK)
+		}
+	}
+	check("/contest/a", 0, true, 2)  // a kept both of its events
+	check("/contest/b", 1, false, 0) // b's event 2 was dropped
+	check("/contest/b", 2, true, 0)  // nothing after 2 on b
+	check("/contest/z", 1, false, 0) // any absent channel: maybe dropped
+	l.add(ev(5, "/contest/b")) // b comes back (and a, now least recent, goes)
+	check("/contest/b", 1, false, 0)
+	check("/contest/b", 2, true, 1)
+	check("/contest/c", 3, true, 1)
 }

@@ -74,7 +74,7 @@ func New(opts Options) (*Server, error) {
 		hub:      newHub(),
 		sessions: make(map[*session]struct{}),
 		snaps:    newSnapshotCache(),
-		recent:   newRecentLog(o.RecentEvents),
+		recent:   newRecentLog(o.RecentEvents, o.RecentBytes),
 		ready:    make(chan struct{}),
 	}
 	if o.ScoreboardMinInterval > 0 {

@@ -23,31 +23,31 @@ import (
 type Serve struct {
 	Stdout, Stderr io.Writer
 
-	listen, addrFile                     string
-	natsURL, natsListen, dataDir         string
-	keys, issuer, audience               string
-	origins, publishKey                  string
-	prefix, stream                       string
-	historyAge                           time.Duration
-	historyMsgs, historyBytes            int
-	maxSubs, maxMsgSize, maxEvent, burst int
-	maxConns, queueMsgs, queueBytes      int
-	rate                                 float64
-	writeTimeout, authTimeout            time.Duration
-	pingInterval, pongTimeout            time.Duration
-	sseCookie                            string
-	sseHeartbeat, sseLifetime, ticketTTL time.Duration
-	scoreboardInterval                   time.Duration
-	drain, shutdownTimeout               time.Duration
-	logFormat, logLevel                  string
-	metricsListen                        string
-	pprof                                bool // /debug/pprof/ on the metrics listener
-	revocationTTL                        time.Duration
-	writePace                            time.Duration
-	recentEvents, warmEvents             int
-	replicas                             int
-	demo                                 bool
-	demoKey                              string
+	listen, addrFile                      string
+	natsURL, natsListen, dataDir          string
+	keys, issuer, audience                string
+	origins, publishKey                   string
+	prefix, stream                        string
+	historyAge                            time.Duration
+	historyMsgs, historyBytes             int
+	maxSubs, maxMsgSize, maxEvent, burst  int
+	maxConns, queueMsgs, queueBytes       int
+	rate                                  float64
+	writeTimeout, authTimeout             time.Duration
+	pingInterval, pongTimeout             time.Duration
+	sseCookie                             string
+	sseHeartbeat, sseLifetime, ticketTTL  time.Duration
+	scoreboardInterval                    time.Duration
+	drain, shutdownTimeout                time.Duration
+	logFormat, logLevel                   string
+	metricsListen                         string
+	pprof                                 bool // /debug/pprof/ on the metrics listener
+	revocationTTL                         time.Duration
+	writePace                             time.Duration
+	recentEvents, recentBytes, warmEvents int
+	replicas                              int
+	demo                                  bool
+	demoKey                               string
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -96,6 +96,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket; frames arriving meanwhile share one write (negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
+	recentBytes := e.Int("recent-bytes", 64<<20, "memory for those events across channels; over it the least recently updated channels are dropped (negative: unbounded)")
 	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
@@ -126,7 +127,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
 	c.revocationTTL = *revocationTTL
-	c.writePace, c.recentEvents, c.warmEvents = *writePace, *recentEvents, *warmEvents
+	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
 	c.replicas = *replicas
 	c.demo, c.demoKey = *demoOn, *demoKey
 	if c.keys == "" && c.demo {
@@ -211,7 +212,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
-		WritePace: c.writePace, RecentEvents: c.recentEvents, WarmEvents: c.warmEvents,
+		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, WarmEvents: c.warmEvents,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval: c.scoreboardInterval,
 	})
