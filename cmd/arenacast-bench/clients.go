@@ -299,6 +299,10 @@ func (c *client) ended(err error) {
 	}
 	if !c.closing.Load() {
 		c.m.dropped.Add(1)
+		if !errors.As(err, &ce) {
+			c.m.abrupt.Add(1)
+			c.m.abruptErr.CompareAndSwap(nil, err.Error())
+		}
 	}
 	c.finishConnect(fmt.Errorf("connection ended: %w", err))
 	c.mu.Lock()

@@ -12,9 +12,15 @@
 //	contest  5,000 contestants, 20 admins, 1,000 scoreboard viewers; checks visibility
 //	idle     N idle authenticated subscribed connections: memory per connection
 //	spike    N clients connect at once, then drop and reconnect at once with resume
+//	restart  N clients connected while --restart-cmd restarts the server; they
+//	         reconnect with backoff and resume (restart.sh runs it)
+//	hold     N idle clients on a shared channel, held until each has --events
+//	         events of --run-id (multi.sh: several processes, several nodes)
+//	publish  publish --events events of --run-id to the hold channel
 //
 // It starts nothing: point it at a server (--url), its NATS (--nats-url) and
-// the signing key the server trusts (--key).
+// the signing key the server trusts (--key). The restart preset runs a
+// command the caller gives to restart the server.
 package main
 
 import (
@@ -55,6 +61,15 @@ type config struct {
 	alias                     string
 	jsonOut, cpuProfile       string
 	timeout                   time.Duration
+
+	restartCmd  string        // restart: shell command that restarts the server
+	restartWait time.Duration // restart: how long to wait for every client to be back
+	maxBackoff  time.Duration // restart: longest pause between a client's reconnect attempts
+	runID       int64         // payload run id (0: random); shared by hold and publish processes
+	events      int           // hold: events awaited per client; publish: events sent
+	eventRate   float64       // publish: events per second
+	hold        time.Duration // hold: longest time to hold the connections
+	readyFile   string        // hold: created once every client is connected
 }
 
 // clientsOr is --clients, or the preset's default when it is unset.
@@ -74,10 +89,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.key, "key", "testdata/devkeys/dev.pem", "signing key the server trusts (mints client tokens)")
 	fs.StringVar(&c.prefix, "subject-prefix", protocol.DefaultSubjectPrefix, "the server's NATS subject prefix")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "the server's pid: report its CPU-seconds and RSS (0: not measured)")
-	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike")
+	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish")
 	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
-	fs.IntVar(&c.clients, "clients", 0, "clients (0: the preset's default: fanout 2000, idle 10000, spike 5000, contest 5000 contestants)")
+	fs.IntVar(&c.clients, "clients", 0, "clients (0: the preset's default: fanout 2000, idle 10000, spike 5000, restart 5000, hold 10000, contest 5000 contestants)")
 	fs.IntVar(&c.channels, "channels", 1, "fanout: channels the clients are spread over")
 	fs.IntVar(&c.payload, "payload", 200, "event data size in bytes")
 	rates := fs.String("rates", "100,250,500,1000,2000,4000", "fanout: publish rates to step through, events per second")
@@ -89,17 +104,25 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.sourceBase, "source-base", 2, "first source address: 127.0.0.<source-base>")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "contest: publishing time")
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle: wait before sampling RSS")
-	fs.Float64Var(&c.spikeRate, "spike-rate", 50, "spike: events per second published through the drop and reconnect")
+	fs.Float64Var(&c.spikeRate, "spike-rate", 50, "spike, restart: events per second published through the drop (or restart) and reconnect")
 	fs.StringVar(&c.alias, "alias", "bench", "contest alias prefix of the channels used")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the JSON report to this file ('-': stdout, instead of the table)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load tool's own CPU profile here")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Minute, "give up after this long")
+	fs.StringVar(&c.restartCmd, "restart-cmd", "", "restart: shell command (sh -c) that stops the server and starts it again on the same address, run 1 s into publishing")
+	fs.DurationVar(&c.restartWait, "restart-wait", time.Minute, "restart: after the command, wait at most this long for every client to be dropped and resubscribed")
+	fs.DurationVar(&c.maxBackoff, "max-backoff", 2*time.Second, "restart: a client's reconnect backoff starts at 100 ms and doubles up to this (each pause jittered ±50%)")
+	fs.Int64Var(&c.runID, "run-id", 0, "run id stamped into event payloads; events of other runs are ignored (0: random; give hold and publish processes the same one)")
+	fs.IntVar(&c.events, "events", 10, "hold: events each client waits for; publish: events to send")
+	fs.Float64Var(&c.eventRate, "event-rate", 20, "publish: events per second")
+	fs.DurationVar(&c.hold, "hold", time.Minute, "hold: keep the connections at most this long waiting for --events")
+	fs.StringVar(&c.readyFile, "ready-file", "", "hold: create this file (holding the connected count) once the clients are connected")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	for p := range strings.SplitSeq(*presets, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "fanout", "contest", "idle", "spike":
+		case "fanout", "contest", "idle", "spike", "restart", "hold", "publish":
 			c.presets = append(c.presets, p)
 		case "":
 		default:
@@ -120,6 +143,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.sources < 0 || c.sourceBase < 1 || c.sourceBase+c.sources > 255 {
 		return c, errors.New("--sources/--source-base: addresses must stay within 127.0.0.1-254")
+	}
+	if c.events < 0 || c.eventRate <= 0 {
+		return c, errors.New("--events must be >= 0 and --event-rate > 0")
+	}
+	if c.maxBackoff <= 0 {
+		return c, errors.New("--max-backoff must be positive")
+	}
+	if c.runID < 0 || c.runID >= 1_000_000_000 {
+		return c, errors.New("--run-id must be within 0-999999999")
 	}
 	return c, nil
 }
@@ -215,6 +247,12 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 			r.Spike, err = b.spike(ctx)
 		case "contest":
 			r.Contest, err = b.contest(ctx)
+		case "restart":
+			r.Restart, err = b.restart(ctx)
+		case "hold":
+			r.Hold, err = b.hold(ctx)
+		case "publish":
+			r.Publish, err = b.publish(ctx)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", p, err)

@@ -28,6 +28,8 @@ type meter struct {
 	recovered  atomic.Uint64 // subscribed with recovered:true
 	notRecov   atomic.Uint64 // subscribed with recovered:false
 	dropped    atomic.Uint64 // connections that ended without us closing them
+	abrupt     atomic.Uint64 // of those, ended without a close code (EOF, reset)
+	abruptErr  atomic.Value  // the first such ending's error text
 	closes     [5000]atomic.Uint64
 }
 

@@ -32,6 +32,9 @@ type result struct {
 	Idle    *idleResult    `json:"idle,omitempty"`
 	Spike   *spikeResult   `json:"spike,omitempty"`
 	Contest *contestResult `json:"contest,omitempty"`
+	Restart *restartResult `json:"restart,omitempty"`
+	Hold    *holdResult    `json:"hold,omitempty"`
+	Publish *publishResult `json:"publish,omitempty"`
 }
 
 func newReport() *report {
@@ -71,6 +74,12 @@ func (r *report) writeTables(w io.Writer) {
 			res.Spike.table(w)
 		case res.Contest != nil:
 			res.Contest.table(w)
+		case res.Restart != nil:
+			res.Restart.table(w)
+		case res.Hold != nil:
+			res.Hold.table(w)
+		case res.Publish != nil:
+			res.Publish.table(w)
 		}
 	}
 }
@@ -142,4 +151,43 @@ func (r *contestResult) table(w io.Writer) {
 	tw.Flush()
 	fmt.Fprintf(w, "visibility violations: %d; duplicates: %d; server CPU %.2f s, RSS %.0f MiB; closes %v\n",
 		r.Violations, r.Dups, r.ServerCPU, float64(r.ServerRSS)/(1<<20), r.Closes)
+}
+
+func (r *restartResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== restart: %d %s clients, server restarted by %q (took %.2fs), %d connects in flight\n",
+		r.Clients, r.Transport, r.Command, r.CommandTime, r.Concurrency)
+	connectLine(w, "connect", r.Connect)
+	fmt.Fprintf(w, "dropped by the server: %d/%d clients (%d drops), over %.2fs; resubscribed %d, NOT resubscribed %d, never dropped %d\n",
+		r.Dropped, r.Clients, r.Drops, r.DropSpread, r.Resubscribed, r.Missing, r.NotDropped)
+	if r.Abrupt > 0 {
+		fmt.Fprintf(w, "%d drops came without a close code (first: %s)\n", r.Abrupt, r.AbruptErr)
+	}
+	fmt.Fprintf(w, "reconnect attempts %d (%d failed", r.Attempts, r.Failed)
+	if r.FirstErr != "" {
+		fmt.Fprintf(w, ", first: %s", r.FirstErr)
+	}
+	fmt.Fprintf(w, "); first drop -> first resubscribe %.2fs, -> all resubscribed %.2fs (%.2fs after the command returned); resubscribes %.0f/s over %.2fs\n",
+		r.Outage, r.AllBack, r.AfterCommand, r.ResubRate, r.ResubWindow)
+	if len(r.FailedBy) > 0 {
+		fmt.Fprintf(w, "failed attempts by cause: %v\n", r.FailedBy)
+	}
+	fmt.Fprintf(w, "drop -> resubscribed per client p50 %s p99 %s max %s ms\n", ms(r.DropToResub.P50), ms(r.DropToResub.P99), ms(r.DropToResub.Max))
+	fmt.Fprintf(w, "recovered:true %d, recovered:false %d; %d events published throughout: expected %d, received %d, loss %.4f%%, duplicates %d\n",
+		r.Recovered, r.NotRecovered, r.Events, r.Expected, r.Received, 100*r.Loss, r.Dups)
+	fmt.Fprintf(w, "latency (incl. the outage) p50 %s p90 %s p99 %s max %s ms; closes %v\n",
+		ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max), r.Closes)
+}
+
+func (r *holdResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== hold: %d %s clients on %s (run %d)\n", r.Clients, r.Transport, r.Channel, r.RunID)
+	connectLine(w, "connect", r.Connect)
+	fmt.Fprintf(w, "server RSS %.1f MiB -> %.1f MiB held: %s per connection; %d fds\n",
+		float64(r.RSSBefore)/(1<<20), float64(r.RSSHeld)/(1<<20), kib(r.RSSPerConn), r.ServerFDs)
+	fmt.Fprintf(w, "events: %d awaited per client; %d/%d clients got every one within %.1fs; deliveries expected %d, received %d, loss %.4f%%; duplicates %d, violations %d, dropped %d\n",
+		r.Awaited, r.Complete, r.Connect.OK, r.Waited, r.Expected, r.Received, 100*r.Loss, r.Dups, r.Violations, r.Dropped)
+	fmt.Fprintf(w, "latency p50 %s p99 %s max %s ms; closes %v\n", ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), r.Closes)
+}
+
+func (r *publishResult) table(w io.Writer) {
+	fmt.Fprintf(w, "== publish: %d events of run %d to %s at %.0f/s, %d failed\n", r.Events, r.RunID, r.Channel, r.Rate, r.Failed)
 }

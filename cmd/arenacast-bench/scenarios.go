@@ -32,6 +32,15 @@ func (b *bench) userToken(user string, contests, admins []string) (string, error
 	return b.signer.UserToken(c, time.Hour, time.Now())
 }
 
+// newMeter is a meter for one preset, with --run-id when given.
+func (b *bench) newMeter() *meter {
+	m := newMeter()
+	if b.cfg.runID > 0 {
+		m.runID = b.cfg.runID
+	}
+	return m
+}
+
 // transportFor says whether client i uses SSE under --transport.
 func (b *bench) transportFor(i int) bool {
 	switch b.cfg.transport {
@@ -139,7 +148,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 	cfg := b.cfg
 	n := cfg.clientsOr(2000)
 	nch := max(cfg.channels, 1)
-	m := newMeter()
+	m := b.newMeter()
 	chName := func(k int) string { return fmt.Sprintf("/contest/%s-fan%d", cfg.alias, k) }
 	aliases := make([]string, nch)
 	for k := range aliases {
@@ -240,7 +249,7 @@ type idleResult struct {
 func (b *bench) idle(ctx context.Context) (*idleResult, error) {
 	cfg := b.cfg
 	n := cfg.clientsOr(10000)
-	m := newMeter()
+	m := b.newMeter()
 	alias := cfg.alias + "-idle"
 	clients, err := b.members("i", n, alias, m, func(int, string) []string { return []string{"/contest/" + alias} })
 	if err != nil {
@@ -296,7 +305,7 @@ type spikeResult struct {
 func (b *bench) spike(ctx context.Context) (*spikeResult, error) {
 	cfg := b.cfg
 	n := cfg.clientsOr(5000)
-	m := newMeter()
+	m := b.newMeter()
 	alias := cfg.alias + "-spike"
 	ch := "/contest/" + alias
 	clients, err := b.members("s", n, alias, m, func(int, string) []string { return []string{ch} })
@@ -379,7 +388,7 @@ type contestResult struct {
 func (b *bench) contest(ctx context.Context) (*contestResult, error) {
 	cfg := b.cfg
 	nc, na, nv := cfg.clientsOr(5000), 20, 1000
-	m := newMeter()
+	m := b.newMeter()
 	alias := cfg.alias + "-contest"
 	contestCh, adminCh := "/contest/"+alias, "/contest/"+alias+"/admin"
 	contestants, err := b.members("c", nc, alias, m, func(_ int, user string) []string { return []string{contestCh, "/user/" + user} })
