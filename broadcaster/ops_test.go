@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -236,6 +237,48 @@ func TestGracefulShutdown(t *testing.T) {
 	// (a terminal one would strand clients during a rolling deploy).
 	cl := e.dial(dialOpts{})
 	cl.expectClose(protocol.CloseServerShutdown)
+}
+
+// TestShutdownWritesCloseFrames: when Shutdown returns, every client's
+// 4000 close frame has been written, so a process that exits right then
+// (here: every server-side connection closed at once) still tells every
+// client to reconnect.
+func TestShutdownWritesCloseFrames(t *testing.T) {
+	e := newEnv(t, nil)
+	var mu sync.Mutex
+	var conns []net.Conn
+	hs := httptest.NewUnstartedServer(e.srv.Handler())
+	hs.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateHijacked {
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}
+	hs.Start()
+	orig := e.http
+	e.http = hs
+	t.Cleanup(orig.Close)
+	tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	var clients []*client
+	for range 50 {
+		cl := e.dial(dialOpts{})
+		cl.auth(tok)
+		clients = append(clients, cl)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	for _, c := range conns {
+		c.Close()
+	}
+	mu.Unlock()
+	for _, cl := range clients {
+		cl.expectClose(protocol.CloseServerShutdown)
+	}
 }
 
 // TestConnectionLimit: past MaxConnections a WebSocket is closed with 4502

@@ -27,8 +27,12 @@ type Server struct {
 
 	stats Stats
 
-	nextID   atomic.Uint64
-	nconns   atomic.Int64
+	nextID atomic.Uint64
+	nconns atomic.Int64
+	// closing counts sessions whose transport close (the close frame or
+	// event that tells the client to reconnect) is still being written;
+	// Shutdown waits for it too.
+	closing  atomic.Int64
 	draining atomic.Bool
 
 	mu       sync.Mutex // guards sessions
@@ -244,24 +248,30 @@ func (s *Server) Connections() int { return int(s.nconns.Load()) }
 
 // Shutdown refuses new connections and closes every session with 4000
 // ("server shutdown"), spreading the closes over spread so that clients do
-// not all reconnect at once; it returns when all are closed or ctx ends.
+// not all reconnect at once; it returns when all are closed (their close
+// frames written) or ctx ends.
 func (s *Server) Shutdown(ctx context.Context, spread time.Duration) error {
 	s.draining.Store(true)
 	sessions := s.snapshotSessions()
-	var step time.Duration
-	if len(sessions) > 0 {
-		step = spread / time.Duration(len(sessions))
-	}
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for i, sess := range sessions {
-		if step > 0 && i > 0 {
+		// Session i closes at start + spread*i/n. Closing by schedule, not
+		// by pauses between closes, keeps the window: a pause that
+		// overshoots (thousands of sub-millisecond pauses do) is made up
+		// by closing the sessions already due at once.
+		due := start.Add(spread * time.Duration(i) / time.Duration(len(sessions)))
+		if d := time.Until(due); d > time.Millisecond && ctx.Err() == nil {
+			timer.Reset(d)
 			select {
-			case <-time.After(step):
+			case <-timer.C:
 			case <-ctx.Done():
 			}
 		}
 		sess.shutdown(protocol.CloseServerShutdown)
 	}
-	for s.nconns.Load() > 0 {
+	for s.nconns.Load() > 0 || s.closing.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -347,11 +347,15 @@ func countEvents(q []*frame) int {
 
 // finishClose leaves the hub, flushes pending, and closes the transport.
 func (s *session) finishClose(subs map[string]*subscription, code protocol.CloseCode, pending []*frame) {
+	// Counted before the session leaves the node's count, so a shutdown
+	// never sees both at zero while a close is still to be written.
+	s.srv.closing.Add(1)
 	for _, sub := range subs {
 		s.srv.hub.remove(sub)
 	}
 	s.srv.sessionGone(s, code)
 	go func() {
+		defer s.srv.closing.Add(-1)
 		// A policy close waits for a write in flight (the writer may hold
 		// the reply that explains the close) and sends what was queued;
 		// a slow consumer or a gone peer is closed at once.

@@ -161,12 +161,28 @@ func (t *wsTransport) writeFrames(frames []*frame) error {
 	return nil
 }
 
+// close ends the connection. For a policy close it returns once the close
+// frame is written (or could not be): the library then waits up to 5 s for
+// the peer's answer, which a shutting-down node need not wait for, but the
+// frame itself must leave before the process does.
 func (t *wsTransport) close(code protocol.CloseCode) {
 	if code == closeGone {
 		t.c.CloseNow()
 		return
 	}
-	t.c.Close(websocket.StatusCode(code), code.Reason())
+	if t.raw == nil {
+		t.c.Close(websocket.StatusCode(code), code.Reason())
+		return
+	}
+	var once sync.Once
+	written := make(chan struct{})
+	signal := func() { once.Do(func() { close(written) }) }
+	t.raw.onCloseFrame(signal)
+	go func() {
+		t.c.Close(websocket.StatusCode(code), code.Reason())
+		signal()
+	}()
+	<-written
 }
 
 func (t *wsTransport) ping(sess *session, timeout time.Duration) {
@@ -222,18 +238,37 @@ const maxPacked = 64 << 10
 // (docs/benchmarks.md). mu serializes the two, so frames never interleave.
 type rawConn struct {
 	net.Conn
-	mu        sync.Mutex // guards closeSent and serializes writes to Conn
+	mu        sync.Mutex // guards closeSent, closeHook and serializes writes to Conn
 	closeSent bool       // the library wrote a close frame: no data may follow
+	closeHook func()     // called once the close frame is written
 }
 
 // Write passes the library's bytes through, noting a close frame.
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(p) > 0 && p[0]&0x0f == 0x8 {
+	isClose := len(p) > 0 && p[0]&0x0f == 0x8
+	n, err := c.Conn.Write(p)
+	if isClose {
 		c.closeSent = true
+		if c.closeHook != nil {
+			c.closeHook()
+			c.closeHook = nil
+		}
 	}
-	return c.Conn.Write(p)
+	return n, err
+}
+
+// onCloseFrame arranges for f to run once a close frame has been written
+// (at once if one was).
+func (c *rawConn) onCloseFrame(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeSent {
+		f()
+		return
+	}
+	c.closeHook = f
 }
 
 // writeMessages sends frames as WebSocket text messages, each its own
