@@ -101,7 +101,11 @@ func (f *fanoutResult) table(w io.Writer) {
 	fmt.Fprintf(w, "== fanout: %d %s clients (batch=%v) on %d channel(s), %d-byte payload\n",
 		f.Clients, f.Transport, f.Batch, f.Channels, f.Payload)
 	connectLine(w, "connect", f.Connect)
-	fmt.Fprintf(w, "server RSS per connection (subscribed, idle): %s\n", kib(f.RSSPerConn))
+	if f.RSSPerConn > 0 {
+		fmt.Fprintf(w, "server RSS per connection (subscribed, idle): %s\n", kib(f.RSSPerConn))
+	} else {
+		fmt.Fprintf(w, "server RSS per connection: not measured (the server had grown in an earlier preset)\n")
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "ev/s target\tev/s\tdeliv/s\texpected\treceived\tloss %\tp50 ms\tp90 ms\tp99 ms\tmax ms\tsrv CPU s\tCPU s/1M\tdeliv/CPU-s\tsrv RSS\ttool cores\t")
 	for _, s := range f.Steps {

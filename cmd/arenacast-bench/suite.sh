@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The short benchmark suite behind `make bench` (about 2 minutes): Go
+# The short benchmark suite behind `make bench` (under 3 minutes): Go
 # micro-benchmarks, then a server on a temp data dir pinned to CPU 0 and the
 # load tool pinned to CPU 1 (taskset, when available), loopback only.
 # Usage: suite.sh <arenacast binary> <arenacast-bench binary> [extra load-tool flags]
@@ -28,6 +28,15 @@ done
 echo "== load (server pid $pid${pin0:+ on CPU 0, load tool on CPU 1})"
 "${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
 	--key testdata/devkeys/dev.pem --server-pid "$pid" --timeout 150s --json "$OUT" \
-	--preset idle,fanout,contest,spike --clients 0 --settle 2s --step 3s --rates 50,125,250,500 \
+	--preset idle,fanout,contest,spike --clients 0 --concurrency 1000 --settle 2s --step 3s --rates 50,125,250,500 \
 	--p99-limit 250ms --duration 6s "$@"
 echo "JSON: $OUT"
+
+# The node restart (SIGTERM, clients reconnect with backoff and resume):
+# its own node and NATS holder; restart.sh describes it.
+cleanup
+trap - EXIT
+echo "== restart (2,000 clients, SIGTERM)"
+BENCH_LOCK= RESTART_DRAIN=2s bash cmd/arenacast-bench/restart.sh "$SERVER" "$BENCH" --clients 2000 \
+	--json "${OUT%.json}-restart.json"
+echo "JSON: ${OUT%.json}-restart.json"
