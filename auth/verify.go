@@ -163,14 +163,27 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		return k.key, nil
 	}
 	keys := v.byAlg[alg]
-	switch len(keys) {
-	case 1:
+	switch n := len(keys); {
+	case n == 1:
 		return keys[0], nil
-	case 0: // unreachable while WithValidMethods lists only loaded algorithms
+	case n == 0: // unreachable while WithValidMethods lists only loaded algorithms
 		return nil, refuse(ReasonAlgorithm, "no key has the token's algorithm")
+	case n > maxKidlessKeys:
+		return nil, refuse(ReasonUnknownKey, "token has no kid and too many keys have its algorithm")
 	}
-	return nil, refuse(ReasonUnknownKey, "token has no kid and several keys have its algorithm")
+	// No kid, several keys of its algorithm (a rotation): each is tried,
+	// so scoreboard links minted without kid survive it.
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = k
+	}
+	return set, nil
 }
+
+// maxKidlessKeys bounds the keys a token without kid is tried against, so
+// a forged one costs at most that many signature checks. Two are loaded
+// during a rotation.
+const maxKidlessKeys = 4
 
 // classify maps an error from jwt's parser to an *Error. An *Error from
 // keyFor travels through jwt wrapped and is returned as is. The order

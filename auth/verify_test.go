@@ -32,6 +32,25 @@ func TestVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, unloaded, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherEdUnloaded, err := NewSigner("x", unloaded) // a key no verifier holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	// manyHMAC holds more HS256 keys than a token without kid is tried on.
+	many := NewKeySet()
+	for i := range maxKidlessKeys + 1 {
+		if err := many.AddHMAC(string(rune('a'+i)), append([]byte(strings.Repeat("k", 32)), byte(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := many.AddHMAC("hs", f.hmacSecret); err != nil {
+		t.Fatal(err)
+	}
+	manyHMAC := newTestVerifier(t, many, testIssuer, testAudience)
 	tampered := func(tok string) string { // payload swapped for another valid one
 		other := mint(t, hs, userClaims("root"))
 		p := strings.Split(tok, ".")
@@ -91,8 +110,14 @@ func TestVerify(t *testing.T) {
 		// Keys.
 		{name: "unknown kid", v: strict, want: ReasonUnknownKey,
 			token: mint(t, iss(NewHMACSigner("nope", f.hmacSecret)), userClaims("contestant1"))},
-		{name: "no kid, two keys of the alg", v: strict, want: ReasonUnknownKey,
+		{name: "no kid, two keys of the alg: the first", v: strict,
 			token: mintHeader(t, ed, userClaims("contestant1"), func(h map[string]any) { delete(h, "kid") })},
+		{name: "no kid, two keys of the alg: the second (rotation)", v: strict,
+			token: mintHeader(t, ed2, userClaims("contestant1"), func(h map[string]any) { delete(h, "kid") })},
+		{name: "no kid, two keys of the alg: neither", v: strict, want: ReasonSignature,
+			token: mintHeader(t, iss(otherEdUnloaded), userClaims("contestant1"), func(h map[string]any) { delete(h, "kid") })},
+		{name: "no kid, too many keys of the alg", v: manyHMAC, want: ReasonUnknownKey,
+			token: mintHeader(t, hs, userClaims("contestant1"), func(h map[string]any) { delete(h, "kid") })},
 		{name: "kid not a string", v: strict, want: ReasonMalformed,
 			token: mintHeader(t, hs, userClaims("contestant1"), func(h map[string]any) { h["kid"] = 7 })},
 		{name: "right kid, wrong key", v: strict, want: ReasonSignature,
