@@ -1,6 +1,6 @@
 package auth
 
-import "sort"
+import "slices"
 
 // Claims returns the grants of p as claims (subject and lists; no times,
 // issuer or audience), so that another token, such as an SSE ticket, can
@@ -18,14 +18,10 @@ func (p *Principal) Claims() Claims {
 	return c
 }
 
+// sorted returns the names in order, as a slice of the caller's own.
 func (s set) sorted() []string {
 	if len(s) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(s))
-	for n := range s {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Clone([]string(s))
 }

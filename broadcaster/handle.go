@@ -16,7 +16,9 @@ import (
 var errTokenRevoked = errors.New("token revoked")
 
 // handleRaw processes one message read from a client: rate limit, decode,
-// dispatch. It runs on the session's reader goroutine only.
+// dispatch. Messages of one session are handled one at a time, in order
+// (for WebSocket on a goroutine the reader starts and waits for: see
+// handleOffStack).
 func (s *session) handleRaw(b []byte, binary bool) {
 	o := &s.srv.opts
 	if !s.rate.allow(o.Now(), o.MessageRate, o.MessageBurst) {
@@ -96,14 +98,10 @@ func (s *session) authenticate(id, token string) {
 	}
 	s.principal = p
 	s.engaged = true
-	for _, tm := range []*time.Timer{s.timers.expiryWarn, s.timers.expiryClose} {
-		if tm != nil {
-			tm.Stop() // the old token's deadlines; the new ones are armed below
-		}
+	if s.timers.expiry != nil {
+		s.timers.expiry.Stop() // the old token's deadline; the new one is armed below
 	}
-	if s.timers.authDeadline != nil {
-		s.timers.authDeadline.Stop()
-	}
+	s.timers.stopAuthDeadline()
 	var changed []*subscription
 	for _, sub := range s.subs {
 		if sub.kind != protocol.KindScoreboard {
@@ -135,26 +133,33 @@ func (s *session) authenticate(id, token string) {
 	}
 }
 
-// armExpiryLocked (re)sets the token expiry warning and close timers.
+// armExpiryLocked (re)sets the token expiry deadline: one timer sends the
+// token_expired warning and then arms the one that closes with 4003, at
+// ExpiryGrace after exp, timed from now as before. A refresh (or the close)
+// replaces or stops the timer; a warning already running then arms nothing.
 func (s *session) armExpiryLocked(exp time.Time) {
 	o := &s.srv.opts
-	if s.timers.expiryWarn != nil {
-		s.timers.expiryWarn.Stop()
+	if s.timers.expiry != nil {
+		s.timers.expiry.Stop()
 	}
-	if s.timers.expiryClose != nil {
-		s.timers.expiryClose.Stop()
-	}
+	armed := time.Now()
 	now := o.Now()
-	warnIn := exp.Sub(now) - o.ExpiryWarning
-	if warnIn < 0 {
-		warnIn = 0
-	}
-	s.timers.expiryWarn = time.AfterFunc(warnIn, func() {
+	warnIn := max(exp.Sub(now)-o.ExpiryWarning, 0)
+	closeIn := exp.Sub(now) + o.ExpiryGrace
+	var warn *time.Timer
+	warn = time.AfterFunc(warnIn, func() {
 		s.send(protocol.ErrorReply("", protocol.ErrTokenExpired, "", "the token expires at "+exp.UTC().Format(time.RFC3339)+"; send a fresh auth"))
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		// warn was assigned under mu before this callback could take it.
+		if s.closed || s.timers.expiry != warn {
+			return
+		}
+		s.timers.expiry = time.AfterFunc(closeIn-time.Since(armed), func() {
+			s.shutdown(protocol.CloseTokenExpired)
+		})
 	})
-	s.timers.expiryClose = time.AfterFunc(exp.Sub(now)+o.ExpiryGrace, func() {
-		s.shutdown(protocol.CloseTokenExpired)
-	})
+	s.timers.expiry = warn
 }
 
 // replaceSubscription registers a copy of old with new access, then drops
@@ -279,9 +284,7 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 	}
 	s.subs[name] = sub
 	s.engaged = true
-	if s.timers.authDeadline != nil {
-		s.timers.authDeadline.Stop()
-	}
+	s.timers.stopAuthDeadline()
 	s.mu.Unlock()
 
 	s.srv.hub.add(sub)

@@ -115,7 +115,7 @@ func TestRecentLogBudget(t *testing.T) {
 	check("/contest/b", 1, false, 0) // b's event 2 was dropped
 	check("/contest/b", 2, true, 0)  // nothing after 2 on b
 	check("/contest/z", 1, false, 0) // any absent channel: maybe dropped
-	l.add(ev(5, "/contest/b")) // b comes back (and a, now least recent, goes)
+	l.add(ev(5, "/contest/b"))       // b comes back (and a, now least recent, goes)
 	check("/contest/b", 1, false, 0)
 	check("/contest/b", 2, true, 1)
 	check("/contest/c", 3, true, 1)

@@ -65,17 +65,30 @@ type session struct {
 }
 
 // sessionTimers are the per-session deadlines; all guarded by session.mu.
+// An idle authenticated connection holds one timer, not three: each is a
+// heap object with its callback, kept for the connection's life.
 type sessionTimers struct {
-	authDeadline *time.Timer // closes with 4004 unless engaged
-	expiryWarn   *time.Timer // sends token_expired
-	expiryClose  *time.Timer // closes with 4003
+	// authDeadline closes with 4004 unless engaged; stopped and dropped
+	// once the session is engaged.
+	authDeadline *time.Timer
+	// expiry sends token_expired, then is replaced by the timer that closes
+	// with 4003 (see armExpiryLocked).
+	expiry *time.Timer
+}
+
+// stopAuthDeadline stops the auth deadline and drops it (and the session
+// its callback holds) for the garbage collector.
+func (t *sessionTimers) stopAuthDeadline() {
+	if t.authDeadline != nil {
+		t.authDeadline.Stop()
+		t.authDeadline = nil
+	}
 }
 
 func (t *sessionTimers) stopAll() {
-	for _, tm := range []*time.Timer{t.authDeadline, t.expiryWarn, t.expiryClose} {
-		if tm != nil {
-			tm.Stop()
-		}
+	t.stopAuthDeadline()
+	if t.expiry != nil {
+		t.expiry.Stop()
 	}
 }
 

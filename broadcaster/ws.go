@@ -39,6 +39,13 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered the request
 	}
+	if cw.br != nil && cw.br.Buffered() == 0 {
+		// Accept re-wrapped the reader's source as io.MultiReader of the
+		// bytes buffered at the hijack (none: Hijack installed cw.br only
+		// then) and the connection, and nothing has read since. Reading
+		// the connection directly drops that per-connection wrapper.
+		cw.br.Reset(cw.raw)
+	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
 	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1", pace: s.opts.WritePace}
 	sess, refused := s.newSession(t, r.RemoteAddr)
@@ -92,6 +99,9 @@ type wsTransport struct {
 
 func (t *wsTransport) name() string { return "websocket" }
 
+// readLoop reads the client's messages until the connection ends. It is
+// the only goroutine an idle connection has, so its stack is most of the
+// connection's memory: see handleOffStack.
 func (t *wsTransport) readLoop(sess *session) {
 	ctx := context.Background()
 	for {
@@ -100,8 +110,31 @@ func (t *wsTransport) readLoop(sess *session) {
 			sess.shutdown(closeGone)
 			return
 		}
-		sess.handleRaw(b, typ == websocket.MessageBinary)
+		handleOffStack(sess, b, typ == websocket.MessageBinary)
 	}
+}
+
+// handleOffStack runs sess.handleRaw on a short-lived goroutine and waits
+// for it, so messages are still handled one at a time and in order, and
+// the reader's fields (rate, badMessages, authFails) stay owned by one
+// goroutine at a time: the channel orders each message's handling before
+// the next one's.
+//
+// Why: verifying a token and decoding JSON grow a stack past 4 KiB. On the
+// reader's own stack that growth stays for the connection's life: the GC
+// halves a stack only when less than a quarter of it is in use, and a
+// reader parked in coder/websocket's Read uses, with the runtime's
+// reserve, more than 2 KiB, so an 8 KiB stack never shrinks back to 4 KiB
+// (measured: 8 KiB per idle connection when the reader handled its auth and
+// subscribe itself, 4 KiB now). A client sends few messages (they are rate
+// limited), so one goroutine start per message is cheap.
+func handleOffStack(sess *session, b []byte, binary bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sess.handleRaw(b, binary)
+	}()
+	<-done
 }
 
 // write sends frames, each as its own WebSocket message (or packed with
@@ -199,7 +232,8 @@ func (t *wsTransport) ping(sess *session, timeout time.Duration) {
 // the control frames.
 type hijackingWriter struct {
 	http.ResponseWriter
-	raw *rawConn // set by Hijack
+	raw *rawConn      // set by Hijack
+	br  *bufio.Reader // the small reader Hijack installed; nil if it kept the server's
 }
 
 // Hijack hijacks the underlying connection and routes the buffered writer
@@ -214,9 +248,35 @@ func (w *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.raw = &rawConn{Conn: c}
-	brw.Writer.Reset(w.raw)
+	// The library writes only control frames through this writer (the
+	// data path is writeMessages), so a small one replaces the server's
+	// 4 KiB, which nothing else holds.
+	brw.Writer = bufio.NewWriterSize(w.raw, wsWriteBuffer)
+	if brw.Reader.Buffered() == 0 {
+		// Nothing the client sent after its request is buffered, so the
+		// server's 4 KiB reader can be swapped for a small one: see
+		// wsReadBuffer. Otherwise Accept must see those bytes, and the
+		// connection keeps the server's reader.
+		w.br = bufio.NewReaderSize(w.raw, wsReadBuffer)
+		brw.Reader = w.br
+	}
 	return w.raw, brw, nil
 }
+
+// wsReadBuffer is the size of a WebSocket connection's read buffer.
+// coder/websocket keeps the reader it is given for the connection's life,
+// and an idle connection's memory is mostly its buffers and its reader's
+// stack. Client messages are small (auth, subscribe) and rate limited, so a
+// larger one costs an extra read system call at most; bufio reads a
+// payload larger than the buffer straight into the caller's slice.
+const wsReadBuffer = 512
+
+// wsWriteBuffer is the size of the buffered writer coder/websocket writes
+// its control frames through and flushes after each. A control frame is
+// at most 127 bytes from a server (2-byte header, 125-byte payload), so
+// each leaves in one rawConn.Write, which is what lets rawConn recognise a
+// close frame by its first byte.
+const wsWriteBuffer = 256
 
 // Unwrap lets http.ResponseController reach the server's writer.
 func (w *hijackingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,10 +1,14 @@
 package broadcaster_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -587,4 +591,71 @@ func noneToken() string {
 	enc := base64.RawURLEncoding.EncodeToString
 	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." +
 		enc([]byte(fmt.Sprintf(`{"sub":"alice","exp":%d}`, time.Now().Add(time.Hour).Unix()))) + "."
+}
+
+// TestWSSmallBuffers checks that messages larger than the connection's
+// small read and write buffers pass intact both ways, and that bytes a
+// client sends right behind its handshake request, before the 101, are not
+// lost when the server swaps in its own reader.
+func TestWSSmallBuffers(t *testing.T) {
+	e := newEnv(t, nil)
+
+	t.Run("large messages", func(t *testing.T) {
+		cl := e.dial(dialOpts{t: t})
+		// 3 KiB of JSON whitespace: larger than the read buffer, within
+		// the message limit.
+		cl.sendRaw([]byte(`{"type":"ping","id":"big"` + strings.Repeat(" ", 3<<10) + `}`))
+		cl.expect("pong", map[string]any{"id": "big"})
+		cl.auth(e.token("alice", nil))
+		cl.subscribe("/user/alice")
+		guid := strings.Repeat("g", 3<<10) // an event larger than the write buffer
+		e.publish(protocol.TypeRunUpdate, "/user/alice", "alice", false, `{"guid":"`+guid+`"}`)
+		m := cl.expect("run_update", nil)
+		if d := m["data"].(map[string]any); d["guid"] != guid {
+			t.Fatalf("guid of %d bytes, want %d", len(d["guid"].(string)), len(guid))
+		}
+	})
+
+	t.Run("pipelined", func(t *testing.T) {
+		addr := strings.TrimPrefix(e.http.URL, "http://")
+		c, err := net.DialTimeout("tcp", addr, waitFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(waitFor))
+		msg := []byte(`{"type":"ping","id":"p1"}`)
+		var req bytes.Buffer
+		fmt.Fprintf(&req, "GET /events/ HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", addr)
+		// A masked text frame with a zero mask key, in the same write.
+		req.Write([]byte{0x81, 0x80 | byte(len(msg)), 0, 0, 0, 0})
+		req.Write(msg)
+		if _, err := c.Write(req.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("handshake: %s", resp.Status)
+		}
+		var hdr [2]byte
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			t.Fatal(err)
+		}
+		if hdr[0] != 0x81 || hdr[1] >= 126 {
+			t.Fatalf("frame header %x, want an unmasked short text frame", hdr)
+		}
+		payload := make([]byte, hdr[1])
+		if _, err := io.ReadFull(br, payload); err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(payload, &m); err != nil || m["type"] != "pong" || m["id"] != "p1" {
+			t.Fatalf("got %q (%v), want the pong of p1", payload, err)
+		}
+	})
 }

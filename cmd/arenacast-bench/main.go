@@ -43,24 +43,24 @@ import (
 
 // config is the command line.
 type config struct {
-	url, natsURL, key, prefix string
-	serverPID                 int
-	presets                   []string
-	transport                 string
-	batch                     bool
-	clients, channels         int
-	payload                   int
-	rates                     []float64
-	step                      time.Duration
-	p99Limit                  time.Duration
-	lossLimit                 float64
-	conc                      int
-	sources, sourceBase       int
-	duration, settle          time.Duration
-	spikeRate                 float64
-	alias                     string
-	jsonOut, cpuProfile       string
-	timeout                   time.Duration
+	url, natsURL, key, prefix  string
+	serverPID                  int
+	presets                    []string
+	transport                  string
+	batch                      bool
+	clients, channels          int
+	payload                    int
+	rates                      []float64
+	step                       time.Duration
+	p99Limit                   time.Duration
+	lossLimit                  float64
+	conc                       int
+	sources, sourceBase        int
+	duration, settle, idleHold time.Duration
+	spikeRate                  float64
+	alias                      string
+	jsonOut, cpuProfile        string
+	timeout                    time.Duration
 
 	restartCmd  string        // restart: shell command that restarts the server
 	restartWait time.Duration // restart: how long to wait for every client to be back
@@ -104,6 +104,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.sourceBase, "source-base", 2, "first source address: 127.0.0.<source-base>")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "contest: publishing time")
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle: wait before sampling RSS")
+	fs.DurationVar(&c.idleHold, "idle-hold", 0, "idle: keep the connections open this long after sampling (to profile the server)")
 	fs.Float64Var(&c.spikeRate, "spike-rate", 50, "spike, restart: events per second published through the drop (or restart) and reconnect")
 	fs.StringVar(&c.alias, "alias", "bench", "contest alias prefix of the channels used")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the JSON report to this file ('-': stdout, instead of the table)")

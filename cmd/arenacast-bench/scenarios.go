@@ -279,6 +279,13 @@ func (b *bench) idle(ctx context.Context) (*idleResult, error) {
 	res.IdleCPU = (s2.CPU - s1.CPU).Seconds()
 	logf("idle: %d connected at %.0f/s; %.0f B of server RSS per connection (%.0f B later)",
 		res.Connect.OK, res.Connect.Rate, res.RSSPerConn, res.RSSPerConn2)
+	if cfg.idleHold > 0 {
+		logf("idle: holding the connections for %s", cfg.idleHold)
+		select {
+		case <-time.After(cfg.idleHold):
+		case <-ctx.Done():
+		}
+	}
 	return res, nil
 }
 
