@@ -18,13 +18,17 @@ let browser;
 before(async () => {
   server = new Server(serverBinary());
   // The harness starts `arenacast serve` with its usual flags; the
-  // environment adds --demo and --demo-key (every flag has an ARENACAST_*
+  // environment adds --demo, --demo-key and --demo-seed (every flag has an ARENACAST_*
   // variable; the key's default path is relative to the repository).
   process.env.ARENACAST_DEMO = 'true';
   process.env.ARENACAST_DEMO_KEY = devKey;
+  // A fixed seed: the simulated contest is the same on every run, so the
+  // scoreboard changes below on every run, not almost always.
+  process.env.ARENACAST_DEMO_SEED = '1';
   const started = await Promise.allSettled([server.start(), launchBrowser().then((b) => (browser = b))]);
   delete process.env.ARENACAST_DEMO;
   delete process.env.ARENACAST_DEMO_KEY;
+  delete process.env.ARENACAST_DEMO_SEED;
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
 }, { timeout: 90_000 });

@@ -50,6 +50,7 @@ type Serve struct {
 	replicas                              int
 	demo                                  bool
 	demoKey                               string
+	demoSeed                              uint64 // 0: from the clock
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -107,6 +108,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
+	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -133,7 +135,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
 	c.replicas = *replicas
-	c.demo, c.demoKey = *demoOn, *demoKey
+	c.demo, c.demoKey, c.demoSeed = *demoOn, *demoKey, uint64(*demoSeed)
 	if c.keys == "" && c.demo {
 		c.keys = c.demoKey // the demo key verifies what it mints
 	}
@@ -144,6 +146,14 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
 	}
 	return nil
+}
+
+// seedOr is seed, or a seed from the clock when it is 0.
+func seedOr(seed uint64) uint64 {
+	if seed != 0 {
+		return seed
+	}
+	return uint64(time.Now().UnixNano())
 }
 
 func envOr(flagName, def string) string {
@@ -262,7 +272,7 @@ func (c *Serve) Run(ctx context.Context) error {
 	go func() { serveErr <- hs.Serve(c.ln) }()
 	demoDone := make(chan struct{})
 	if c.demo {
-		sim, err := demo.NewSimulator(demo.Options{Bus: c.bus, Seed: uint64(time.Now().UnixNano()), Logger: log})
+		sim, err := demo.NewSimulator(demo.Options{Bus: c.bus, Seed: seedOr(c.demoSeed), Logger: log})
 		if err != nil {
 			return err
 		}
