@@ -111,6 +111,12 @@ type Options struct {
 	// from memory (their resumes use the stream). Default 64 MiB;
 	// negative: unbounded.
 	RecentBytes int
+	// SnapshotBytes bounds the memory of the scoreboard snapshots a node
+	// keeps (the newest of each view of each contest): over it, the
+	// contests updated least recently are dropped, and their next
+	// subscribers' snapshots come from a stream search. Default 32 MiB;
+	// negative: unbounded.
+	SnapshotBytes int
 	// WarmEvents is how many stored events a starting node reads into that
 	// memory (and its snapshot cache) before it becomes ready, so clients
 	// reconnecting after a restart resume from memory. Default 20,000;
@@ -173,6 +179,10 @@ func (o Options) withDefaults() Options {
 		o.RecentBytes = 64 << 20
 	}
 	o.RecentBytes = max(o.RecentBytes, 0)
+	if o.SnapshotBytes == 0 {
+		o.SnapshotBytes = 32 << 20
+	}
+	o.SnapshotBytes = max(o.SnapshotBytes, 0)
 	o.WarmEvents = max(o.WarmEvents, 0)
 	if o.Now == nil {
 		o.Now = time.Now

@@ -77,7 +77,7 @@ func New(opts Options) (*Server, error) {
 		log:      o.Logger,
 		hub:      newHub(),
 		sessions: make(map[*session]struct{}),
-		snaps:    newSnapshotCache(),
+		snaps:    newSnapshotCache(o.SnapshotBytes),
 		recent:   newRecentLog(o.RecentEvents, o.RecentBytes),
 		ready:    make(chan struct{}),
 	}

@@ -13,49 +13,99 @@ import (
 const snapshotLookback = 20_000
 
 // snapshotCache keeps, per routing channel, the newest scoreboard_update
-// this node consumed for each visibility class: public, owned by a user,
-// and private without owner (admin view).
+// of each visibility class: public, owned by a user, and private without
+// owner (admin view). It holds what the node consumed (and read at its
+// warm-up) and what stream searches found.
 //
-// It also remembers, per routing channel, the newest views stored before
-// the node's warm-up window (older), searched in the stream once per
-// channel on first demand: without it, every subscriber of a contest that
-// has no scoreboard yet would cost a JetStream search.
+// It is bounded by a byte budget: over it, the channels updated least
+// recently are dropped whole, and gone remembers the newest id dropped per
+// channel, so a later subscriber's search reaches back past it. searched
+// remembers, per channel, the position a search covered: a channel with no
+// scoreboard is searched once, not once per subscriber (a contest's
+// subscribers all arrive before its first scoreboard).
 type snapshotCache struct {
-	mu     sync.Mutex // guards routes and older
-	routes map[string]*routeSnaps
-	older  map[string]*olderSearch
+	budget int // bytes (eventCost) of the views held; <= 0: unbounded; static
+
+	mu       sync.Mutex // guards the fields below
+	routes   map[string]*routeSnaps
+	lru      snapList // routes, least recently updated first
+	size     int
+	gone     map[string]uint64        // newest id dropped for the budget, by channel
+	searched map[string]uint64        // position a stream search covered, by channel
+	inflight map[string]chan struct{} // closed when the channel's search ends
 }
 
-// olderSearch is one channel's search of the stream before the warm-up
-// window. done is closed when snaps and err are set.
-type olderSearch struct {
-	done  chan struct{}
-	snaps routeSnaps
-	err   error
-}
-
+// routeSnaps are one channel's views.
 type routeSnaps struct {
+	route         string
 	public, admin *protocol.Event
 	byUser        map[string]*protocol.Event
+	size          int    // eventCost of the views held
+	newest        uint64 // id of the newest view
+	prev, next    *routeSnaps
 }
 
-func newSnapshotCache() *snapshotCache {
-	return &snapshotCache{routes: make(map[string]*routeSnaps), older: make(map[string]*olderSearch)}
+func newSnapshotCache(budget int) *snapshotCache {
+	return &snapshotCache{
+		budget:   budget,
+		routes:   make(map[string]*routeSnaps),
+		gone:     make(map[string]uint64),
+		searched: make(map[string]uint64),
+		inflight: make(map[string]chan struct{}),
+	}
 }
 
+// put keeps ev (a scoreboard_update) unless its view holds a newer one.
 func (c *snapshotCache) put(ev *protocol.Event) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := c.routes[ev.Channel]
-	if r == nil {
-		r = &routeSnaps{}
-		c.routes[ev.Channel] = r
-	}
-	r.put(ev)
+	c.putLocked(ev)
 }
 
-// put keeps ev as the newest of its view; events arrive in stream order.
+func (c *snapshotCache) putLocked(ev *protocol.Event) {
+	r := c.routes[ev.Channel]
+	if r == nil {
+		r = &routeSnaps{route: ev.Channel}
+		c.routes[ev.Channel] = r
+	} else {
+		c.lru.remove(r)
+	}
+	c.lru.pushBack(r)
+	before := r.size
+	r.put(ev)
+	c.size += r.size - before
+	for c.budget > 0 && c.size > c.budget && c.lru.front != r {
+		c.dropLocked(c.lru.front)
+	}
+}
+
+// dropLocked forgets a channel's views to stay within the budget.
+func (c *snapshotCache) dropLocked(r *routeSnaps) {
+	c.size -= r.size
+	c.gone[r.route] = max(c.gone[r.route], r.newest)
+	delete(c.searched, r.route) // what it found is gone too
+	c.lru.remove(r)
+	delete(c.routes, r.route)
+}
+
+// put keeps ev as its view's snapshot unless the view holds a newer one
+// (a search can find older events than the node consumed).
 func (r *routeSnaps) put(ev *protocol.Event) {
+	var old *protocol.Event
+	switch {
+	case ev.Public:
+		old = r.public
+	case ev.User != "":
+		old = r.byUser[ev.User]
+	default:
+		old = r.admin
+	}
+	if old != nil {
+		if old.ID >= ev.ID {
+			return
+		}
+		r.size -= eventCost(old)
+	}
 	switch {
 	case ev.Public:
 		r.public = ev
@@ -67,13 +117,20 @@ func (r *routeSnaps) put(ev *protocol.Event) {
 	default:
 		r.admin = ev
 	}
+	r.size += eventCost(ev)
+	r.newest = max(r.newest, ev.ID)
 }
 
-// latest returns the newest cached snapshot sub may see, or nil.
-func (c *snapshotCache) latest(sub *subscription) *protocol.Event {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.routes[sub.route].latest(sub)
+// each calls fn for every view r holds.
+func (r *routeSnaps) each(fn func(*protocol.Event)) {
+	for _, ev := range []*protocol.Event{r.public, r.admin} {
+		if ev != nil {
+			fn(ev)
+		}
+	}
+	for _, ev := range r.byUser {
+		fn(ev)
+	}
 }
 
 // latest returns the newest of r's views sub may see, or nil.
@@ -107,72 +164,84 @@ func snapshotView(sub *subscription, ev *protocol.Event) bool {
 	return sub.access != auth.AccessAll || ev.Public || ev.User == "" || ev.User == sub.user
 }
 
-// snapshot finds the newest scoreboard_update with id <= upTo that may be
-// sub's snapshot (snapshotView):
-// from the cache when this node saw one since it started, else from the
-// stream.
+// snapshot finds the newest scoreboard_update that may be sub's snapshot
+// (snapshotView): from the cache, which holds every view the node consumed
+// since startID unless the budget dropped it; else from the stream, up to
+// the newer of startID and what was dropped, searched once per channel.
 func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protocol.Channel, upTo uint64) (*protocol.Event, error) {
-	if ev := s.snaps.latest(sub); ev != nil {
-		return ev, nil
-	}
-	// The cache has seen every event after startID; only older ones need
-	// the stream, searched once per channel.
-	from := min(s.startID.Load(), upTo)
-	if from == 0 {
-		return nil, nil
-	}
-	older, err := s.snaps.olderViews(ctx, sub.route, func() (routeSnaps, error) {
-		var r routeSnaps
-		_, err := s.opts.Bus.Latest(ctx, routeCh, from, snapshotLookback, func(ev *protocol.Event) bool {
+	c := s.snaps
+	for {
+		c.mu.Lock()
+		if ev := c.routes[sub.route].latest(sub); ev != nil {
+			c.mu.Unlock()
+			return ev, nil
+		}
+		need := min(max(s.startID.Load(), c.gone[sub.route]), upTo)
+		if need == 0 || c.searched[sub.route] >= need {
+			c.mu.Unlock()
+			return nil, nil
+		}
+		if wait, busy := c.inflight[sub.route]; busy {
+			c.mu.Unlock()
+			select {
+			case <-wait:
+				continue // look again: the search may have found it
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		done := make(chan struct{})
+		c.inflight[sub.route] = done
+		c.mu.Unlock()
+
+		var found routeSnaps // the newest of each view, as the stream has them
+		_, err := s.opts.Bus.Latest(ctx, routeCh, need, snapshotLookback, func(ev *protocol.Event) bool {
 			if ev.Type == protocol.TypeScoreboardUpdate {
-				r.put(ev)
+				found.put(ev)
 			}
 			return false
 		})
-		return r, err
-	})
-	if err != nil {
-		return nil, err
+		c.mu.Lock()
+		delete(c.inflight, sub.route)
+		close(done)
+		if err != nil {
+			c.mu.Unlock()
+			return nil, err // the next subscriber searches again
+		}
+		found.each(c.putLocked)
+		c.searched[sub.route] = max(c.searched[sub.route], need)
+		ev := c.routes[sub.route].latest(sub)
+		c.mu.Unlock()
+		if ev != nil && !snapshotView(sub, ev) {
+			ev = nil
+		}
+		return ev, nil
 	}
-	ev := older.latest(sub)
-	if ev != nil && !snapshotView(sub, ev) {
-		ev = nil
-	}
-	return ev, nil
 }
 
-// olderViews returns route's views stored before the warm-up window,
-// calling search for the first caller only; callers arriving meanwhile
-// wait for its result. A failed search is forgotten, so the next
-// subscriber tries again.
-func (c *snapshotCache) olderViews(ctx context.Context, route string, search func() (routeSnaps, error)) (*routeSnaps, error) {
-	c.mu.Lock()
-	o, found := c.older[route]
-	if !found {
-		o = &olderSearch{done: make(chan struct{})}
-		c.older[route] = o
+// snapList is an intrusive doubly linked list of channels' views.
+type snapList struct{ front, back *routeSnaps }
+
+func (l *snapList) remove(r *routeSnaps) {
+	if r.prev != nil {
+		r.prev.next = r.next
+	} else {
+		l.front = r.next
 	}
-	c.mu.Unlock()
-	if found {
-		select {
-		case <-o.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if o.err != nil {
-			return nil, o.err
-		}
-		return &o.snaps, nil
+	if r.next != nil {
+		r.next.prev = r.prev
+	} else {
+		l.back = r.prev
 	}
-	o.snaps, o.err = search()
-	if o.err != nil {
-		c.mu.Lock()
-		delete(c.older, route)
-		c.mu.Unlock()
+	r.prev, r.next = nil, nil
+}
+
+func (l *snapList) pushBack(r *routeSnaps) {
+	r.prev, r.next = l.back, nil
+	if l.back != nil {
+		l.back.next = r
+	} else {
+		l.front = r
 	}
-	close(o.done)
-	if o.err != nil {
-		return nil, o.err
-	}
-	return &o.snaps, nil
+	l.back = r
 }

@@ -113,3 +113,37 @@ func openSnapshot(t *testing.T, e *env, transport, tok, channel string) stream {
 		return stream{subscribed: c.expect("subscribed", map[string]any{"channel": channel}), next: func() map[string]any { return c.next().msg(t) }}
 	}
 }
+
+// TestSnapshotBudget: over its byte budget the snapshot cache drops the
+// contests updated least recently; their subscribers still get the right
+// snapshot, from one stream search per contest.
+func TestSnapshotBudget(t *testing.T) {
+	searches := &countingBus{}
+	e := newNode(t, nodeConfig{opts: func(o *broadcaster.Options) {
+		o.SnapshotBytes = 1 // room for one contest's views at a time
+		searches.Bus = o.Bus
+		o.Bus = searches
+	}})
+	c1 := e.publish("scoreboard_update", "/contest/c1", "", true, `{"board":"c1"}`)
+	c2 := e.publish("scoreboard_update", "/contest/c2", "", true, `{"board":"c2"}`) // drops c1's
+	waitUntil(t, func() bool { return e.srv.Stats().LastConsumed >= c2 })
+	tok := e.token("alice", func(c *auth.Claims) { c.Contests = []string{"c1", "c2"} })
+	cases := []struct {
+		channel  string
+		want     uint64
+		searches int32
+	}{
+		{"/contest/c1", c1, 1}, // dropped: searched
+		{"/contest/c1", c1, 1}, // the search put it back
+		{"/contest/c2", c2, 2}, // dropped by that: searched
+	}
+	for i, tc := range cases {
+		s := openSnapshot(t, e, "ws", tok, tc.channel)
+		if m := s.next(); m["type"] != "scoreboard_update" || m["id"] != protocol.IDString(tc.want) {
+			t.Fatalf("case %d: snapshot %v, want scoreboard_update %d", i, m, tc.want)
+		}
+		if n := searches.latest.Load(); n != tc.searches {
+			t.Fatalf("case %d: %d stream searches, want %d", i, n, tc.searches)
+		}
+	}
+}

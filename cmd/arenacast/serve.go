@@ -47,6 +47,7 @@ type Serve struct {
 	revocationTTL                         time.Duration
 	writePace                             time.Duration
 	recentEvents, recentBytes, warmEvents int
+	snapshotBytes                         int
 	replicas                              int
 	demo                                  bool
 	demoKey                               string
@@ -99,6 +100,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket; frames arriving meanwhile share one write (negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
+	snapshotBytes := e.Int("snapshot-bytes", 32<<20, "memory for scoreboard snapshots across contests; over it the least recently updated contests are dropped (their next snapshot is searched in the stream; negative: unbounded)")
 	recentBytes := e.Int("recent-bytes", 64<<20, "memory for those events across channels; over it the least recently updated channels are dropped (negative: unbounded)")
 	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
@@ -134,6 +136,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.gcPercent = *gcPercent
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
+	c.snapshotBytes = *snapshotBytes
 	c.replicas = *replicas
 	c.demo, c.demoKey, c.demoSeed = *demoOn, *demoKey, uint64(*demoSeed)
 	if c.keys == "" && c.demo {
@@ -233,7 +236,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
-		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, WarmEvents: c.warmEvents,
+		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval: c.scoreboardInterval,
 	})
