@@ -1,8 +1,10 @@
 package broadcaster
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/arenacast/arenacast/protocol"
 )
@@ -119,4 +121,41 @@ func TestRecentLogBudget(t *testing.T) {
 	check("/contest/b", 1, false, 0)
 	check("/contest/b", 2, true, 1)
 	check("/contest/c", 3, true, 1)
+}
+
+// TestThrottleForgetsIdleViews: views whose interval has passed with
+// nothing held are forgotten once enough accumulate; a held update is
+// never lost to the sweep.
+func TestThrottleForgetsIdleViews(t *testing.T) {
+	var sent []uint64
+	th := newBoardThrottle(time.Second, func(ev *protocol.Event) { sent = append(sent, ev.ID) })
+	t0 := time.Unix(1_700_000_000, 0)
+	board := func(id uint64, user string) *protocol.Event {
+		return &protocol.Event{ID: id, Type: protocol.TypeScoreboardUpdate, Channel: "/contest/a", User: user}
+	}
+	id := uint64(0)
+	for i := range minSweep {
+		id++
+		th.route(board(id, fmt.Sprint("u", i)), t0) // each user's first view goes out at once
+	}
+	id++
+	th.route(board(id, "u0"), t0) // within u0's interval: held
+	th.mu.Lock()
+	n := len(th.views)
+	th.mu.Unlock()
+	if n != minSweep || len(sent) != minSweep {
+		t.Fatalf("%d views, %d sent; want %d and %d", n, len(sent), minSweep, minSweep)
+	}
+	id++
+	th.route(board(id, "new"), t0.Add(2*time.Second)) // a new view past the others' interval: sweep
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	// u0 held an update when the sweep ran, so it stayed; the new view's
+	// update then flushed it (ids stay in order): both went out.
+	if _, kept := th.views[coalesceKey(board(0, "u0"), "/contest/a")]; !kept || len(th.views) != 2 {
+		t.Fatalf("after the sweep: %d views, u0 kept: %v; want 2, true", len(th.views), kept)
+	}
+	if len(sent) != minSweep+2 || sent[minSweep] != id-1 || sent[minSweep+1] != id {
+		t.Fatalf("sent %d updates ending %v; want %d ending %d, %d", len(sent), sent[max(0, len(sent)-2):], minSweep+2, id-1, id)
+	}
 }

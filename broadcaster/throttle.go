@@ -31,7 +31,14 @@ type boardThrottle struct {
 	// held counts held updates per routing channel, so events of channels
 	// without any skip the scan.
 	held map[string]int
+	// sweepAt is the number of views at which idle ones are forgotten
+	// (see sweepLocked); it doubles with what survives, so sweeping costs
+	// O(1) per new view.
+	sweepAt int
 }
+
+// minSweep is the fewest views at which the throttle sweeps.
+const minSweep = 1024
 
 // boardView is the throttle state of one channel and view.
 type boardView struct {
@@ -42,7 +49,7 @@ type boardView struct {
 }
 
 func newBoardThrottle(interval time.Duration, send func(*protocol.Event)) *boardThrottle {
-	return &boardThrottle{interval: interval, send: send, views: make(map[string]*boardView), held: make(map[string]int)}
+	return &boardThrottle{interval: interval, send: send, views: make(map[string]*boardView), held: make(map[string]int), sweepAt: minSweep}
 }
 
 // route sends ev now or holds it. It runs on the consumer goroutine.
@@ -57,6 +64,9 @@ func (t *boardThrottle) route(ev *protocol.Event, now time.Time) {
 	}
 	v := t.views[key]
 	if v == nil {
+		if len(t.views) >= t.sweepAt {
+			t.sweepLocked(now)
+		}
 		v = &boardView{channel: ev.Channel}
 		t.views[key] = v
 	}
@@ -71,6 +81,19 @@ func (t *boardThrottle) route(ev *protocol.Event, now time.Time) {
 		v.timer = time.AfterFunc(v.last.Add(t.interval).Sub(now), func() { t.fire(key, v) })
 	}
 	v.pending = ev // the older held update is superseded
+}
+
+// sweepLocked forgets the views that hold nothing and whose interval has
+// passed: such a view behaves exactly like one never seen, so without this
+// a node would keep one per channel and view (per user, for private
+// scoreboards) for its whole life.
+func (t *boardThrottle) sweepLocked(now time.Time) {
+	for key, v := range t.views {
+		if v.pending == nil && now.Sub(v.last) >= t.interval {
+			delete(t.views, key)
+		}
+	}
+	t.sweepAt = max(2*len(t.views), minSweep)
 }
 
 // fire sends a view's held update at the end of its interval.
