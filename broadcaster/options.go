@@ -54,6 +54,11 @@ type Options struct {
 	QueueBytes    int
 	// WriteTimeout bounds one write to a client. Defaults to 10 s.
 	WriteTimeout time.Duration
+	// CloseTimeout bounds a close: waiting for the write in progress, the
+	// last replies and the close frame. A client that stopped reading
+	// blocks all three; past it the connection is dropped without a close
+	// frame. Defaults to 5 s.
+	CloseTimeout time.Duration
 
 	// AuthTimeout closes connections that neither authenticate nor subscribe
 	// in time (4004). Defaults to 10 s.
@@ -156,6 +161,7 @@ func (o Options) withDefaults() Options {
 	def(&o.QueueMessages, 4096)
 	def(&o.QueueBytes, 4<<20)
 	defD(&o.WriteTimeout, 10*time.Second)
+	defD(&o.CloseTimeout, 5*time.Second)
 	defD(&o.AuthTimeout, 10*time.Second)
 	defD(&o.PingInterval, 30*time.Second)
 	defD(&o.PongTimeout, 20*time.Second)

@@ -78,13 +78,13 @@ func TestPassedCountsLiveGaps(t *testing.T) {
 		{"older position replayed", 0, 0, []uint64{1, 2, 2, 3}, 0},
 	}
 	for _, tc := range cases {
-		s := &Server{log: slog.New(slog.DiscardHandler)}
+		s := &Server{log: slog.New(slog.DiscardHandler), hub: newHub()}
 		s.warmUntil.Store(tc.warmUntil)
 		s.position = tc.warmFrom
 		for _, id := range tc.ids {
 			s.passed(id)
 		}
-		if got := s.stats.positionsSkipped.Load(); got != tc.want {
+		if got := s.Stats().PositionsSkipped; got != tc.want {
 			t.Errorf("%s: skipped %d, want %d", tc.name, got, tc.want)
 		}
 	}

@@ -21,6 +21,13 @@ type transport interface {
 	name() string
 }
 
+// aborter is a transport that can be ended at once, with nothing sent,
+// when its close does not finish within Options.CloseTimeout. (SSE needs
+// none: its writes carry a deadline.)
+type aborter interface {
+	abort()
+}
+
 // closeGone is the code recorded when the peer went away or a write failed;
 // nothing is sent.
 const closeGone protocol.CloseCode = 0
@@ -369,6 +376,13 @@ func (s *session) finishClose(subs map[string]*subscription, code protocol.Close
 	s.srv.sessionGone(s, code)
 	go func() {
 		defer s.srv.closing.Add(-1)
+		// The write watch no longer sees this session, and a peer that
+		// stopped reading blocks the writer (holding wmu) and the close
+		// frame behind it: the close carries its own deadline.
+		if a, ok := s.t.(aborter); ok {
+			stop := time.AfterFunc(s.srv.opts.CloseTimeout, a.abort)
+			defer stop.Stop()
+		}
 		// A policy close waits for a write in flight (the writer may hold
 		// the reply that explains the close) and sends what was queued;
 		// a slow consumer or a gone peer is closed at once.

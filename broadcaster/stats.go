@@ -176,6 +176,7 @@ func (s *Server) Stats() Snapshot {
 		OriginRefused: st.originRefused.Load(), ResumeOK: st.resumeOK.Load(), ResumeMissed: st.resumeMissed.Load(),
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
 		WriteTimeouts:        st.writeTimeouts.Load(),
+		PositionsSkipped:     st.positionsSkipped.Load(),
 		LastConsumed:         st.lastConsumed.Load(),
 		Open:                 map[string]int64{"websocket": st.open[0].Load(), "sse": st.open[1].Load()},
 		Subscriptions:        make(map[string]int64),

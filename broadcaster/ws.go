@@ -218,6 +218,17 @@ func (t *wsTransport) close(code protocol.CloseCode) {
 	<-written
 }
 
+// abort ends the connection without a close frame. A close whose frame
+// cannot leave, because a write is blocked on a peer that stopped reading,
+// ends this way after Options.CloseTimeout (session.finishClose).
+func (t *wsTransport) abort() {
+	if t.raw != nil {
+		t.raw.abort()
+		return
+	}
+	t.c.CloseNow()
+}
+
 func (t *wsTransport) ping(sess *session, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -298,9 +309,14 @@ const maxPacked = 64 << 10
 // (docs/benchmarks.md). mu serializes the two, so frames never interleave.
 type rawConn struct {
 	net.Conn
-	mu        sync.Mutex // guards closeSent, closeHook and serializes writes to Conn
-	closeSent bool       // the library wrote a close frame: no data may follow
-	closeHook func()     // called once the close frame is written
+	mu sync.Mutex // serializes writes to Conn
+
+	// hmu guards closeSent and closeHook. It is not mu, so a closer can
+	// register its hook while a writer blocked on a peer that stopped
+	// reading holds mu.
+	hmu       sync.Mutex
+	closeSent bool   // the library wrote a close frame: no data may follow
+	closeHook func() // called once the close frame is written
 }
 
 // Write passes the library's bytes through, noting a close frame.
@@ -310,26 +326,35 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	isClose := len(p) > 0 && p[0]&0x0f == 0x8
 	n, err := c.Conn.Write(p)
 	if isClose {
+		c.hmu.Lock()
 		c.closeSent = true
-		if c.closeHook != nil {
-			c.closeHook()
-			c.closeHook = nil
+		hook := c.closeHook
+		c.closeHook = nil
+		c.hmu.Unlock()
+		if hook != nil {
+			hook()
 		}
 	}
 	return n, err
 }
 
 // onCloseFrame arranges for f to run once a close frame has been written
-// (at once if one was).
+// (at once if one was). It never waits for a write in progress.
 func (c *rawConn) onCloseFrame(f func()) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeSent {
-		f()
-		return
+	c.hmu.Lock()
+	sent := c.closeSent
+	if !sent {
+		c.closeHook = f
 	}
-	c.closeHook = f
+	c.hmu.Unlock()
+	if sent {
+		f()
+	}
 }
+
+// abort closes the network connection under whatever is writing to it,
+// which fails a write blocked on a peer that stopped reading.
+func (c *rawConn) abort() { c.Conn.Close() }
 
 // writeMessages sends frames as WebSocket text messages, each its own
 // message or, with pack, runs of single-line frames joined by newlines into
@@ -348,7 +373,10 @@ func (c *rawConn) writeMessages(frames []*frame, pack bool) error {
 }
 
 func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) error {
-	if c.closeSent {
+	c.hmu.Lock()
+	sent := c.closeSent
+	c.hmu.Unlock()
+	if sent {
 		return net.ErrClosed
 	}
 	b := *bp

@@ -564,6 +564,73 @@ func TestWriteTimeout(t *testing.T) {
 	fast.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
 }
 
+// TestStalledClientClose: a client that stopped reading, whose writer is
+// blocked on a full socket, is still closed: as a slow consumer, and by a
+// policy close (here: shutdown) that must wait for the write in progress.
+// The write watch is out of play (a one-hour write timeout), so only the
+// close's own deadline (CloseTimeout) can end these; before it existed,
+// both hung until the process exited and Shutdown never returned.
+func TestStalledClientClose(t *testing.T) {
+	payload := `{"pad":"` + strings.Repeat("x", 60000) + `"}`
+	for _, tc := range []struct {
+		name  string
+		queue int
+		// stall publishes until the slow client's writer is blocked.
+		stall func(e *env, fast *client)
+	}{
+		{"slow consumer", 16, func(e *env, fast *client) {
+			// The writer blocks after ~4 MB; then the queue of 16 fills.
+			for i := 0; e.srv.Stats().SlowConsumers == 0; i++ {
+				if i == 1000 {
+					e.t.Fatal("no slow consumer after 1000 events of 60 KB")
+				}
+				e.publish("clarification", "/contest/c1", "", true, payload)
+				fast.expect("clarification", nil)
+			}
+		}},
+		{"shutdown behind a blocked write", 1 << 20, func(e *env, fast *client) {
+			// 12 MB: more than a reader that never reads can buffer.
+			for range 200 {
+				e.publish("clarification", "/contest/c1", "", true, payload)
+				fast.expect("clarification", nil)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *broadcaster.Options) {
+				o.QueueMessages = tc.queue
+				o.QueueBytes = 1 << 30
+				o.WriteTimeout = time.Hour
+				o.CloseTimeout = 200 * time.Millisecond
+			})
+			tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+			slow := e.dial(dialOpts{noRead: true})
+			slow.send(map[string]any{"type": "auth", "token": tok})
+			slow.send(map[string]any{"type": "subscribe", "channel": "/contest/c1"})
+			fast := e.dial(dialOpts{})
+			fast.auth(tok)
+			fast.subscribe("/contest/c1")
+			tc.stall(e, fast)
+
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			if err := e.srv.Shutdown(ctx, 0); err != nil {
+				t.Fatalf("shutdown with a stalled client: %v", err)
+			}
+			fast.expectClose(protocol.CloseServerShutdown)
+			go slow.readLoop()
+			select {
+			case <-slow.done:
+			case <-time.After(waitFor):
+				t.Fatal("stalled client's connection not closed")
+			}
+			if st := e.srv.Stats(); st.WriteTimeouts != 0 || st.Open["websocket"] != 0 {
+				t.Fatalf("write timeouts %d, open websockets %d; want 0 and 0", st.WriteTimeouts, st.Open["websocket"])
+			}
+		})
+	}
+}
+
 // TestTwoNodes: two nodes on one NATS deliver the same event with the same
 // id.
 func TestTwoNodes(t *testing.T) {
