@@ -137,6 +137,46 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestGCPercent: the GC target defaults to 200 unless the operator chose
+// one, with the flag, its ARENACAST_ variable or GOGC.
+func TestGCPercent(t *testing.T) {
+	cases := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		want    int
+		wantErr bool
+	}{
+		{"default", nil, nil, 200, false},
+		{"GOGC wins over the default", map[string]string{"GOGC": "50"}, nil, 0, false},
+		{"the flag wins over GOGC", map[string]string{"GOGC": "50"}, []string{"--gc-percent", "300"}, 300, false},
+		{"the variable wins over GOGC", map[string]string{"GOGC": "50", "ARENACAST_GC_PERCENT": "150"}, nil, 150, false},
+		{"zero keeps the runtime's", nil, []string{"--gc-percent", "0"}, 0, false},
+		{"negative", nil, []string{"--gc-percent", "-1"}, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"GOGC", "ARENACAST_GC_PERCENT"} {
+				if v, ok := tc.env[k]; ok {
+					t.Setenv(k, v)
+				} else if _, set := os.LookupEnv(k); set {
+					t.Setenv(k, "") // restored after the test
+					os.Unsetenv(k)
+				}
+			}
+			var out bytes.Buffer
+			s := &Serve{Stdout: &out, Stderr: &out}
+			err := s.ParseFlags(context.Background(), append([]string{"--keys", "k"}, tc.args...))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ParseFlags: %v, want error %v", err, tc.wantErr)
+			}
+			if err == nil && s.gcPercent != tc.want {
+				t.Fatalf("gcPercent = %d, want %d", s.gcPercent, tc.want)
+			}
+		})
+	}
+}
+
 // checkMetricsListener finds the metrics address in serve's log and checks
 // that it serves /metrics and, with --pprof, the profiler.
 func checkMetricsListener(t *testing.T, log string) {

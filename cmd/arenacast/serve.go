@@ -105,7 +105,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
-	gcPercent := e.Int("gc-percent", 200, "Go GC target percentage (as GOGC); 200 halves collections in connect storms for ~2 KiB more RSS per idle connection; 0: keep the runtime's (GOGC)")
+	gcPercent := e.Int("gc-percent", 200, "Go GC target percentage (as GOGC); 200 halves collections in connect storms for ~2 KiB more RSS per idle connection; 0: keep the runtime's. A GOGC environment variable wins over the default, not over this flag")
 	pprofOn := e.Bool("pprof", false, "also serve the Go profiler under /debug/pprof/ on --metrics-listen (keep that address internal)")
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
@@ -133,7 +133,13 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
+	if *gcPercent < 0 {
+		return fmt.Errorf("--gc-percent %d: want 0 (the runtime's setting) or more", *gcPercent)
+	}
 	c.gcPercent = *gcPercent
+	if _, set := os.LookupEnv("GOGC"); set && !flagGiven(fs, e, "gc-percent") {
+		c.gcPercent = 0 // GOGC names the operator's choice; the default must not override it
+	}
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
 	c.snapshotBytes = *snapshotBytes
@@ -149,6 +155,17 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
 	}
 	return nil
+}
+
+// flagGiven reports whether name was set on the command line or through
+// its ARENACAST_ environment variable, rather than left at its default.
+func flagGiven(fs *flag.FlagSet, e *envFlags, name string) bool {
+	if _, ok := e.env(name); ok {
+		return true
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // seedOr is seed, or a seed from the clock when it is 0.
