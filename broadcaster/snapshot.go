@@ -32,7 +32,15 @@ type snapshotCache struct {
 	size     int
 	gone     map[string]uint64        // newest id dropped for the budget, by channel
 	searched map[string]uint64        // position a stream search covered, by channel
-	inflight map[string]chan struct{} // closed when the channel's search ends
+	inflight map[string]*snapSearch // the channel's search in progress
+}
+
+// snapSearch is one stream search for a channel's snapshot, which the
+// channel's other subscribers wait for rather than search themselves.
+type snapSearch struct {
+	done    chan struct{} // closed when the search ends
+	err     error         // why it failed; written before done is closed
+	waiters int           // subscribers waiting on it; guarded by snapshotCache.mu
 }
 
 // routeSnaps are one channel's views.
@@ -51,7 +59,7 @@ func newSnapshotCache(budget int) *snapshotCache {
 		routes:   make(map[string]*routeSnaps),
 		gone:     make(map[string]uint64),
 		searched: make(map[string]uint64),
-		inflight: make(map[string]chan struct{}),
+		inflight: make(map[string]*snapSearch),
 	}
 }
 
@@ -182,16 +190,23 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 			return nil, nil
 		}
 		if wait, busy := c.inflight[sub.route]; busy {
+			wait.waiters++
 			c.mu.Unlock()
 			select {
-			case <-wait:
+			case <-wait.done:
+				if wait.err != nil {
+					// The waiters share the failure: retrying one after
+					// another would hold the last of them for as many
+					// search timeouts as there were waiters.
+					return nil, wait.err
+				}
 				continue // look again: the search may have found it
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
 		}
-		done := make(chan struct{})
-		c.inflight[sub.route] = done
+		search := &snapSearch{done: make(chan struct{})}
+		c.inflight[sub.route] = search
 		c.mu.Unlock()
 
 		var found routeSnaps // the newest of each view, as the stream has them
@@ -203,10 +218,11 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 		})
 		c.mu.Lock()
 		delete(c.inflight, sub.route)
-		close(done)
+		search.err = err
+		close(search.done)
 		if err != nil {
 			c.mu.Unlock()
-			return nil, err // the next subscriber searches again
+			return nil, err // the next subscriber to arrive searches again
 		}
 		found.each(c.putLocked)
 		c.searched[sub.route] = max(c.searched[sub.route], need)

@@ -147,3 +147,60 @@ func TestSnapshotBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotSearchFailureShared: when the one stream search a
+// contest's subscribers wait on fails, they all share its failure and are
+// subscribed without a snapshot at once: they do not retry one after
+// another, each waiting for the last one's search to fail.
+func TestSnapshotSearchFailureShared(t *testing.T) {
+	a := newNode(t, nodeConfig{natsListen: "127.0.0.1:-1"})
+	a.publish("scoreboard_update", "/contest/c1", "", true, `{"view":"public"}`)
+	failing := &failingSearchBus{countingBus: countingBus{Bus: a.bus}, release: make(chan struct{})}
+	b := newNode(t, nodeConfig{natsURL: a.bus.ClientURL(), opts: func(o *broadcaster.Options) {
+		o.WarmEvents = -1
+		o.Bus = failing
+	}})
+	// A live event, so the node knows the stream holds history to search.
+	live := a.publish("clarification", "/contest/c2", "", true, `{}`)
+	waitUntil(t, func() bool { return b.srv.Stats().LastConsumed >= live })
+	root := b.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	const subscribers = 4
+	var clients []*client
+	for range subscribers {
+		cl := b.dial(dialOpts{})
+		cl.auth(root)
+		cl.send(map[string]any{"type": "subscribe", "channel": "/contest/c1"})
+		clients = append(clients, cl)
+	}
+	// One searches; the others wait on its search.
+	waitUntil(t, func() bool { return b.srv.SnapshotWaiters("/contest/c1") == subscribers-1 })
+	close(failing.release)
+	for _, cl := range clients {
+		cl.expect("subscribed", map[string]any{"channel": "/contest/c1"})
+	}
+	// Subscribed without a snapshot (a subscribe without since gets no
+	// error for it): the next thing each sees is live.
+	next := a.publish("contest_update", "/contest/c1", "", true, `{}`)
+	for _, cl := range clients {
+		cl.expect("contest_update", map[string]any{"id": protocol.IDString(next)})
+	}
+	if n := failing.latest.Load(); n != 1 {
+		t.Fatalf("%d stream searches, want 1 shared by %d subscribers", n, subscribers)
+	}
+}
+
+// failingSearchBus is the real bus whose snapshot searches wait for
+// release and then fail: it asks the real bus with a context already
+// cancelled, as a search that timed out would.
+type failingSearchBus struct {
+	countingBus
+	release chan struct{}
+}
+
+func (b *failingSearchBus) Latest(ctx context.Context, ch protocol.Channel, upTo uint64, limit int, keep func(*protocol.Event) bool) (*protocol.Event, error) {
+	b.latest.Add(1)
+	<-b.release
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	return b.Bus.Latest(cancelled, ch, upTo, limit, keep)
+}

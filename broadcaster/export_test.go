@@ -1,0 +1,14 @@
+package broadcaster
+
+// SnapshotWaiters reports how many subscribers wait on the stream search
+// for route's snapshot in progress (-1: none in progress), so a test can
+// fail a search only once they all wait on it.
+func (s *Server) SnapshotWaiters(route string) int {
+	c := s.snaps
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if search, ok := c.inflight[route]; ok {
+		return search.waiters
+	}
+	return -1
+}
