@@ -30,8 +30,8 @@ type snapshotCache struct {
 	routes   map[string]*routeSnaps
 	lru      snapList // routes, least recently updated first
 	size     int
-	gone     map[string]uint64        // newest id dropped for the budget, by channel
-	searched map[string]uint64        // position a stream search covered, by channel
+	gone     map[string]uint64      // newest id dropped for the budget, by channel
+	searched map[string]uint64      // position a stream search covered, by channel
 	inflight map[string]*snapSearch // the channel's search in progress
 }
 
