@@ -146,18 +146,27 @@ func (s *session) armExpiryLocked(exp time.Time) {
 	now := o.Now()
 	warnIn := max(exp.Sub(now)-o.ExpiryWarning, 0)
 	closeIn := exp.Sub(now) + o.ExpiryGrace
-	var warn *time.Timer
+	// Each callback checks, under mu, that its timer is still the armed
+	// one: a fresh auth that raced with it (Stop too late) replaced it,
+	// and the old token's warning or close must not follow the new one.
+	// The timers are assigned under mu before a callback can take it.
+	var warn, closer *time.Timer
 	warn = time.AfterFunc(warnIn, func() {
-		s.send(protocol.ErrorReply("", protocol.ErrTokenExpired, "", "the token expires at "+exp.UTC().Format(time.RFC3339)+"; send a fresh auth"))
 		s.mu.Lock()
-		defer s.mu.Unlock()
-		// warn was assigned under mu before this callback could take it.
 		if s.closed || s.timers.expiry != warn {
+			s.mu.Unlock()
 			return
 		}
-		s.timers.expiry = time.AfterFunc(closeIn-time.Since(armed), func() {
-			s.shutdown(protocol.CloseTokenExpired)
+		closer = time.AfterFunc(closeIn-time.Since(armed), func() {
+			s.mu.Lock()
+			current := !s.closed && s.timers.expiry == closer
+			s.mu.Unlock()
+			if current {
+				s.shutdown(protocol.CloseTokenExpired)
+			}
 		})
+		s.timers.expiry = closer
+		s.enqueueAndUnlock(newReplyFrame(protocol.ErrorReply("", protocol.ErrTokenExpired, "", "the token expires at "+exp.UTC().Format(time.RFC3339)+"; send a fresh auth")))
 	})
 	s.timers.expiry = warn
 }
