@@ -29,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -45,6 +46,7 @@ import (
 type config struct {
 	url, natsURL, key, prefix  string
 	serverPID                  int
+	metricsURL                 string
 	presets                    []string
 	transport                  string
 	batch                      bool
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.key, "key", "testdata/devkeys/dev.pem", "signing key the server trusts (mints client tokens)")
 	fs.StringVar(&c.prefix, "subject-prefix", protocol.DefaultSubjectPrefix, "the server's NATS subject prefix")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "the server's pid: report its CPU-seconds and RSS (0: not measured)")
+	fs.StringVar(&c.metricsURL, "metrics-url", "", "fanout: the server's /metrics (serve --metrics-listen): report its own latency, stream store to write, beside the clients' (empty: not measured)")
 	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish")
 	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
@@ -232,6 +235,7 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 		cfg: cfg, signer: signer, target: t, pub: pub,
 		dialer: &dialer{base: cfg.sourceBase, n: cfg.sources},
 		server: serverWatch{pid: cfg.serverPID}, self: serverWatch{pid: os.Getpid()},
+		srvLat: metricsWatch{url: cfg.metricsURL, client: &http.Client{}},
 	}
 	rep := newReport()
 	for _, p := range cfg.presets {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -107,17 +108,29 @@ func (f *fanoutResult) table(w io.Writer) {
 		fmt.Fprintf(w, "server RSS per connection: not measured (the server had grown in an earlier preset)\n")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "ev/s target\tev/s\tdeliv/s\texpected\treceived\tloss %\tp50 ms\tp90 ms\tp99 ms\tmax ms\tsrv CPU s\tCPU s/1M\tdeliv/CPU-s\tsrv RSS\ttool cores\t")
+	fmt.Fprintln(tw, "ev/s target\tev/s\tdeliv/s\texpected\treceived\tloss %\tp50 ms\tp90 ms\tp99 ms\tmax ms\tsrv CPU s\tCPU s/1M\tdeliv/CPU-s\tsrv RSS\ttool cores\tsrv p50 ms\tsrv p99 ms\t")
 	for _, s := range f.Steps {
-		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%d\t%.3f\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.0f\t%s\t%.2f\t\n",
+		srv50, srv99 := "-", "-"
+		if s.Server != nil {
+			srv50, srv99 = atMost(s.Server.P50AtMost), atMost(s.Server.P99AtMost)
+		}
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%d\t%.3f\t%s\t%s\t%s\t%s\t%.2f\t%.2f\t%.0f\t%s\t%.2f\t%s\t%s\t\n",
 			s.TargetRate, s.EventRate, s.DeliveriesPerSec, s.Expected, s.Received, 100*s.Loss,
 			ms(s.Latency.P50), ms(s.Latency.P90), ms(s.Latency.P99), ms(s.Latency.Max),
-			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores)
+			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores, srv50, srv99)
 	}
 	tw.Flush()
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)
 	}
+}
+
+// atMost shows a histogram bucket bound: the value is at most it.
+func atMost(ms float64) string {
+	if ms < 0 {
+		return "> 5000"
+	}
+	return "≤ " + strconv.FormatFloat(ms, 'f', -1, 64)
 }
 
 func (r *idleResult) table(w io.Writer) {

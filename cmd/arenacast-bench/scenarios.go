@@ -23,6 +23,7 @@ type bench struct {
 	pub    *publisher
 	server serverWatch
 	self   serverWatch
+	srvLat metricsWatch
 }
 
 // userToken mints a one-hour token for user with the given grants.
@@ -127,6 +128,7 @@ type fanoutStep struct {
 	PerServerCPUSec  float64        `json:"deliveries_per_server_cpu_s"`
 	ServerRSS        int64          `json:"server_rss_bytes"`
 	ToolCores        float64        `json:"load_tool_cores"`
+	Server           *serverLatency `json:"server_latency,omitempty"`
 	Closes           map[int]uint64 `json:"closes,omitempty"`
 	Broke            string         `json:"broke,omitempty"`
 }
@@ -186,7 +188,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 		}
 		var expected atomic.Int64
 		closes0 := m.closeCodes()
-		srv0, self0 := b.server.sample(), b.self.sample()
+		srv0, self0, lat0 := b.server.sample(), b.self.sample(), b.srvLat.sample(ctx)
 		gen := func(i int) (event, int) {
 			c := i % nch
 			return event{typ: protocol.TypeRunUpdate, channel: chName(c), public: true, aud: "pub", phase: phase}, perChannel[c]
@@ -197,13 +199,14 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 		srvMid := b.server.sample()
 		b.pub.settle()
 		drain(m, []int{phase}, expected.Load(), 500*time.Millisecond, 5*time.Second)
-		srv1, self1 := b.server.sample(), b.self.sample()
+		srv1, self1, lat1 := b.server.sample(), b.self.sample(), b.srvLat.sample(ctx)
 		ph := &m.phases[phase]
 		st := fanoutStep{
 			TargetRate: rate, Events: sent, EventRate: float64(sent) / pubDur.Seconds(),
 			Expected: expected.Load(), Received: int64(ph.received.Load()),
 			Latency: ph.lat.summary(), ServerRSS: srvMid.RSS,
 			Closes: diffCloses(closes0, m.closeCodes()),
+			Server: between(lat0, lat1),
 		}
 		st.Loss = lossOf(st.Expected, st.Received)
 		st.DeliveriesPerSec = float64(st.Received) / pubDur.Seconds()

@@ -5,7 +5,7 @@
 # Usage: suite.sh <arenacast binary> <arenacast-bench binary> [extra load-tool flags]
 set -euo pipefail
 SERVER=$1 BENCH=$2; shift 2
-PORT=${BENCH_PORT:-18480} NATS_PORT=${BENCH_NATS_PORT:-14480}
+PORT=${BENCH_PORT:-18480} NATS_PORT=${BENCH_NATS_PORT:-14480} METRICS_PORT=${BENCH_METRICS_PORT:-19480}
 OUT=${BENCH_OUT:-bin/bench-results.json}
 pin0=() pin1=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0=(taskset -c 0) pin1=(taskset -c 1); fi
@@ -16,7 +16,7 @@ go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|AppendSSE|DecodeEvent|En
 
 data=$(mktemp -d)
 "${pin0[@]}" "$SERVER" serve --keys testdata/devkeys --data-dir "$data" --listen "127.0.0.1:$PORT" \
-	--nats-listen "127.0.0.1:$NATS_PORT" --log-level warn >"$data/server.log" 2>&1 &
+	--nats-listen "127.0.0.1:$NATS_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" --log-level warn >"$data/server.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
@@ -27,7 +27,7 @@ done
 
 echo "== load (server pid $pid${pin0:+ on CPU 0, load tool on CPU 1})"
 "${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
-	--key testdata/devkeys/dev.pem --server-pid "$pid" --timeout 150s --json "$OUT" \
+	--key testdata/devkeys/dev.pem --server-pid "$pid" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" --timeout 150s --json "$OUT" \
 	--preset idle,fanout,contest,spike --clients 0 --concurrency 1000 --settle 2s --step 3s --rates 50,125,250,500 \
 	--p99-limit 250ms --duration 6s "$@"
 echo "JSON: $OUT"
