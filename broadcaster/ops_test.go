@@ -131,7 +131,9 @@ func TestMetrics(t *testing.T) {
 		`arenacast_auth_failures_total{reason="signature"} 1`,
 		`arenacast_connections_open{transport="websocket"} 1`,
 		`arenacast_subscriptions{kind="contest"} 1`,
-		"arenacast_delivery_latency_seconds_count ",
+		"arenacast_delivery_latency_seconds_count 2", // two writes, one event each
+		`arenacast_delivery_latency_seconds_bucket{le="0.025"} `,
+		`arenacast_delivery_latency_seconds_bucket{le="+Inf"} 2`,
 		"arenacast_nats_connected 1",
 		"arenacast_consumer_lag_events 0",
 		`arenacast_events_dropped_total{reason="slow_consumer"} 0`,

@@ -159,3 +159,27 @@ func TestThrottleForgetsIdleViews(t *testing.T) {
 		t.Fatalf("sent %d updates ending %v; want %d ending %d, %d", len(sent), sent[max(0, len(sent)-2):], minSweep+2, id-1, id)
 	}
 }
+
+// TestLatencyHistogram: an observation lands in the first bucket whose
+// bound it does not exceed, past the last in +Inf.
+func TestLatencyHistogram(t *testing.T) {
+	cases := []struct {
+		d    time.Duration
+		slot int
+	}{
+		{0, 0},
+		{500 * time.Microsecond, 0},
+		{501 * time.Microsecond, 1},
+		{25 * time.Millisecond, 7},
+		{26 * time.Millisecond, 8},
+		{5 * time.Second, len(LatencyBuckets) - 1},
+		{time.Minute, len(LatencyBuckets)},
+	}
+	for _, tc := range cases {
+		var h latencyHistogram
+		h.observe(tc.d)
+		if got := h.counts[tc.slot].Load(); got != 1 {
+			t.Errorf("observe(%v): slot %d holds %d, want 1", tc.d, tc.slot, got)
+		}
+	}
+}
