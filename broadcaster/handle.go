@@ -98,9 +98,7 @@ func (s *session) authenticate(id, token string) {
 	}
 	s.principal = p
 	s.engaged = true
-	if s.timers.expiry != nil {
-		s.timers.expiry.Stop() // the old token's deadline; the new one is armed below
-	}
+	s.disarmExpiryLocked() // the old token's deadline; the new one is armed below
 	s.timers.stopAuthDeadline()
 	var changed []*subscription
 	for _, sub := range s.subs {
@@ -139,9 +137,7 @@ func (s *session) authenticate(id, token string) {
 // replaces or stops the timer; a warning already running then arms nothing.
 func (s *session) armExpiryLocked(exp time.Time) {
 	o := &s.srv.opts
-	if s.timers.expiry != nil {
-		s.timers.expiry.Stop()
-	}
+	s.disarmExpiryLocked()
 	armed := time.Now()
 	now := o.Now()
 	warnIn := max(exp.Sub(now)-o.ExpiryWarning, 0)
@@ -169,6 +165,17 @@ func (s *session) armExpiryLocked(exp time.Time) {
 		s.enqueueAndUnlock(newReplyFrame(protocol.ErrorReply("", protocol.ErrTokenExpired, "", "the token expires at "+exp.UTC().Format(time.RFC3339)+"; send a fresh auth")))
 	})
 	s.timers.expiry = warn
+}
+
+// disarmExpiryLocked stops the token deadline and forgets its timer, so
+// that a callback which already fired and waits for mu finds itself
+// replaced and does nothing: a fresh auth unlocks mu between dropping the
+// old deadline and arming the new one (auth_success is queued in between).
+func (s *session) disarmExpiryLocked() {
+	if s.timers.expiry != nil {
+		s.timers.expiry.Stop()
+		s.timers.expiry = nil
+	}
 }
 
 // replaceSubscription registers a copy of old with new access, then drops
