@@ -238,14 +238,18 @@ func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 }
 
 // writeLoop drains the queue to the transport until it is empty. wmu is
-// held around each write so a closing session can flush its last replies
-// after the current write, never during it.
+// held from taking a batch until it is written, so a closing session
+// flushes its last frames after the batch in flight, never during or
+// before it: a close takes what the writer has not taken (shutdown), and
+// the wire keeps queue order.
 func (s *session) writeLoop() {
 	for {
+		s.wmu.Lock()
 		s.mu.Lock()
 		if s.closed || len(s.queue) == 0 {
 			s.writing = false
 			s.mu.Unlock()
+			s.wmu.Unlock()
 			return
 		}
 		batch := s.queue
@@ -256,7 +260,6 @@ func (s *session) writeLoop() {
 		s.mu.Unlock()
 
 		batch = compact(batch)
-		s.wmu.Lock()
 		err := s.t.write(batch)
 		s.wmu.Unlock()
 		s.observeLatency(batch)

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +116,68 @@ func pollUntil(t *testing.T, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not reached in 10 s")
 		}
+	}
+}
+
+// recordingTransport keeps what a session writes, in order.
+type recordingTransport struct {
+	mu     sync.Mutex // guards got and code
+	got    []string
+	code   protocol.CloseCode
+	closed chan struct{}
+}
+
+func (r *recordingTransport) write(frames []*frame) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range frames {
+		r.got = append(r.got, string(f.data))
+	}
+	return nil
+}
+
+func (r *recordingTransport) close(code protocol.CloseCode) {
+	r.mu.Lock()
+	r.code = code
+	r.mu.Unlock()
+	close(r.closed)
+}
+
+func (r *recordingTransport) name() string { return "websocket" }
+
+// TestPolicyCloseKeepsOrder: a close that races with the writer sends what
+// is queued after the batch in flight and never before it. The writer takes
+// a batch only once it holds wmu, so while another write is in flight it
+// has taken nothing, and the close takes the whole queue, in order.
+func TestPolicyCloseKeepsOrder(t *testing.T) {
+	srv := &Server{opts: Options{}.withDefaults(), log: slog.New(slog.DiscardHandler), hub: newHub()}
+	rec := &recordingTransport{closed: make(chan struct{})}
+	s := &session{srv: srv, t: rec}
+	reply := func(id string) *frame { return newReplyFrame(protocol.Reply{Type: protocol.MsgAuthSuccess, ID: id}) }
+
+	s.wmu.Lock() // a write in flight (the closer's, or another writer's)
+	s.sendFrame(reply("a"))
+	waitParked(t, "writeLoop")
+	s.mu.Lock()
+	taken := len(s.queue) == 0
+	s.mu.Unlock()
+	if taken {
+		s.wmu.Unlock()
+		t.Fatal("the writer took its batch before it could write it: a close would overtake it")
+	}
+	s.sendFrame(reply("b"))
+	go s.shutdown(protocol.CloseServerShutdown)
+	waitParked(t, "finishClose.func")
+	s.wmu.Unlock()
+	select {
+	case <-rec.closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session did not close in 10 s")
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := []string{string(reply("a").data), string(reply("b").data)}
+	if !slices.Equal(rec.got, want) || rec.code != protocol.CloseServerShutdown {
+		t.Fatalf("wrote %q and closed with %d, want %q and %d", rec.got, rec.code, want, protocol.CloseServerShutdown)
 	}
 }

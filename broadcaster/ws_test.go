@@ -614,8 +614,14 @@ func TestStalledClientClose(t *testing.T) {
 
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
+			start := time.Now()
 			if err := e.srv.Shutdown(ctx, 0); err != nil {
 				t.Fatalf("shutdown with a stalled client: %v", err)
+			}
+			// coder/websocket gives up on a close frame it cannot write
+			// after 5 s; the close timeout (200 ms) must end it first.
+			if d := time.Since(start); d > 4*time.Second {
+				t.Fatalf("shutdown took %v: the stalled close outlived CloseTimeout", d)
 			}
 			fast.expectClose(protocol.CloseServerShutdown)
 			go slow.readLoop()
