@@ -102,8 +102,10 @@ type Options struct {
 
 	// WritePace is the shortest time between two writes to one WebSocket
 	// connection: frames arriving meanwhile go out together in the next
-	// write. A connection written to less often than this never waits.
-	// It trades up to two paces of latency under sustained traffic for far
+	// write. The node's flushers write in rounds at most one pace apart
+	// (each connection once per round); a connection handed to a writer of
+	// its own (its socket was full) waits per connection. It trades up to
+	// one pace of latency plus a round under sustained traffic for far
 	// fewer system calls (docs/benchmarks.md). Default 20 ms; negative: off.
 	WritePace time.Duration
 

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type Server struct {
 	// Shutdown waits for it too.
 	closing  atomic.Int64
 	draining atomic.Bool
+
+	// flushers write WebSocket sessions in rounds (flusher); set in New.
+	flushers []*flusher
 
 	mu       sync.Mutex // guards sessions
 	sessions map[*session]struct{}
@@ -81,6 +85,9 @@ func New(opts Options) (*Server, error) {
 		recent:   newRecentLog(o.RecentEvents, o.RecentBytes),
 		ready:    make(chan struct{}),
 	}
+	for range runtime.GOMAXPROCS(0) {
+		srv.flushers = append(srv.flushers, newFlusher(o.WritePace))
+	}
 	if o.ScoreboardMinInterval > 0 {
 		srv.throttle = newBoardThrottle(o.ScoreboardMinInterval, srv.dispatch)
 	}
@@ -125,6 +132,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.keepalive(ctx)
 	go s.watchWrites(ctx)
+	for _, f := range s.flushers {
+		go f.run(ctx)
+	}
 	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {
 		s.stats.eventsBad.Add(1)
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)

@@ -35,10 +35,11 @@ const closeGone protocol.CloseCode = 0
 // session is one client connection, independent of its transport: its
 // principal, its subscriptions and its bounded send queue.
 //
-// Delivery never waits on the network: push appends to the queue and starts
-// the writer goroutine if none runs; the writer drains the whole backlog per
-// wake-up and exits when the queue is empty, so an idle session has no
-// goroutine of its own on the write side.
+// Delivery never waits on the network: push appends to the queue and, if
+// no write is pending, hands the session to its flusher (a WebSocket on a
+// socket; see flusher) or starts a writer goroutine, which drains the
+// whole backlog per wake-up and exits when the queue is empty. An idle
+// session has no goroutine of its own on the write side.
 type session struct {
 	srv    *Server
 	t      transport
@@ -51,6 +52,9 @@ type session struct {
 	authFails   int
 
 	wmu sync.Mutex // held by whoever writes to t: the writer, or the closer
+	// fl writes this session's queue in rounds (a WebSocket whose socket
+	// allows non-blocking writes); nil: a writer goroutine per wake-up.
+	fl *flusher
 
 	mu sync.Mutex // guards the fields below
 	// queue holds frames not yet handed to the transport; spare is a
@@ -191,7 +195,11 @@ func (s *session) enqueueAndUnlock(f *frame) bool {
 	}
 	s.mu.Unlock()
 	if start {
-		go s.writeLoop()
+		if s.fl != nil {
+			s.fl.add(s)
+		} else {
+			go s.writeLoop()
+		}
 	}
 	return true
 }
@@ -252,29 +260,44 @@ func (s *session) writeLoop() {
 			s.wmu.Unlock()
 			return
 		}
-		batch := s.queue
-		s.queue = nil
-		s.queueBytes = 0
-		s.holes = 0
-		clear(s.boardIdx)
+		batch := s.takeQueueLocked()
 		s.mu.Unlock()
 
 		batch = compact(batch)
 		err := s.t.write(batch)
 		s.wmu.Unlock()
-		s.observeLatency(batch)
-		s.srv.stats.framesWritten.Add(uint64(len(batch)))
-		clear(batch)
-		if cap(batch) <= 256 {
-			s.mu.Lock()
-			s.spare = batch[:0]
-			s.mu.Unlock()
-		}
-		if err != nil {
-			s.shutdown(closeGone)
+		if !s.wrote(batch, err) {
 			return
 		}
 	}
+}
+
+// takeQueueLocked takes the queue for a write.
+func (s *session) takeQueueLocked() []*frame {
+	batch := s.queue
+	s.queue = nil
+	s.queueBytes = 0
+	s.holes = 0
+	clear(s.boardIdx)
+	return batch
+}
+
+// wrote accounts for a written batch and recycles it; after a failed
+// write it closes the session and reports false.
+func (s *session) wrote(batch []*frame, err error) bool {
+	s.observeLatency(batch)
+	s.srv.stats.framesWritten.Add(uint64(len(batch)))
+	clear(batch)
+	if cap(batch) <= 256 {
+		s.mu.Lock()
+		s.spare = batch[:0]
+		s.mu.Unlock()
+	}
+	if err != nil {
+		s.shutdown(closeGone)
+		return false
+	}
+	return true
 }
 
 // observeLatency records the publish-to-write latency of the oldest event
@@ -463,4 +486,49 @@ func (b *tokenBucket) allow(now time.Time, rate float64, burst int) bool {
 	}
 	b.dropped++
 	return false
+}
+
+// flushOnce writes s's queue for the flusher f: at once if the socket
+// takes it all, else on a goroutine of s's own, which then goes on as
+// writeLoop. Sessions that still have frames queued go to f's next round.
+func (s *session) flushOnce(f *flusher) {
+	if !s.wmu.TryLock() {
+		return // a closer is flushing: the session is closed
+	}
+	s.mu.Lock()
+	if s.closed || len(s.queue) == 0 {
+		s.writing = false
+		s.mu.Unlock()
+		s.wmu.Unlock()
+		return
+	}
+	batch := s.takeQueueLocked()
+	s.mu.Unlock()
+	batch = compact(batch)
+	t := s.t.(*wsTransport)
+	finish, err := t.tryWrite(batch)
+	if finish != nil {
+		go func() {
+			err := t.finish(finish)
+			s.wrote(batch, err)
+			s.wmu.Unlock()
+			if err == nil {
+				s.writeLoop()
+			}
+		}()
+		return
+	}
+	s.wmu.Unlock()
+	if !s.wrote(batch, err) {
+		return
+	}
+	s.mu.Lock()
+	more := !s.closed && len(s.queue) > 0
+	if !more {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	if more {
+		f.add(s)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -53,6 +54,9 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusCode(refused), refused.Reason())
 		return
 	}
+	if len(s.flushers) > 0 && t.raw != nil && t.raw.sc != nil {
+		sess.fl = s.flushers[sess.id%uint64(len(s.flushers))]
+	}
 	sess.mu.Lock()
 	sess.timers.authDeadline = time.AfterFunc(s.opts.AuthTimeout, func() {
 		sess.mu.Lock()
@@ -82,7 +86,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 const wsWritePace = 20 * time.Millisecond
 
 // wsTransport is a session's WebSocket connection. c's Read is owned by
-// readLoop; Write by the session's writer goroutine.
+// readLoop; writes by whoever holds the session's wmu (its flusher or its
+// writer goroutine).
 type wsTransport struct {
 	c     *websocket.Conn
 	raw   *rawConn      // c's connection; nil when Accept did not hijack through hijackingWriter
@@ -167,6 +172,26 @@ func (t *wsTransport) write(frames []*frame) error {
 	} else {
 		err = t.writeFrames(frames)
 	}
+	t.writeStart.Store(0)
+	t.lastWrite = time.Now()
+	return err
+}
+
+// tryWrite is write for the flusher: one non-blocking system call, no
+// pacing (the flusher paces its rounds). A non-nil finish writes the rest
+// and must be called, through t.finish.
+func (t *wsTransport) tryWrite(frames []*frame) (finish func() error, err error) {
+	finish, err = t.raw.tryWriteMessages(frames, t.batch)
+	if finish == nil {
+		t.lastWrite = time.Now()
+	}
+	return finish, err
+}
+
+// finish completes a write tryWrite could not, under the write watch.
+func (t *wsTransport) finish(f func() error) error {
+	t.writeStart.Store(time.Now().UnixNano())
+	err := f()
 	t.writeStart.Store(0)
 	t.lastWrite = time.Now()
 	return err
@@ -259,6 +284,9 @@ func (w *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.raw = &rawConn{Conn: c}
+	if sc, ok := c.(syscall.Conn); ok {
+		w.raw.sc, _ = sc.SyscallConn()
+	}
 	// The library writes only control frames through this writer (the
 	// data path is writeMessages), so a small one replaces the server's
 	// 4 KiB, which nothing else holds.
@@ -309,7 +337,8 @@ const maxPacked = 64 << 10
 // (docs/benchmarks.md). mu serializes the two, so frames never interleave.
 type rawConn struct {
 	net.Conn
-	mu sync.Mutex // serializes writes to Conn
+	sc syscall.RawConn // Conn's socket, for non-blocking writes; nil if it is not one
+	mu sync.Mutex      // serializes writes to Conn
 
 	// hmu guards closeSent and closeHook. It is not mu, so a closer can
 	// register its hook while a writer blocked on a peer that stopped
@@ -373,32 +402,125 @@ func (c *rawConn) writeMessages(frames []*frame, pack bool) error {
 }
 
 func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) error {
-	c.hmu.Lock()
-	sent := c.closeSent
-	c.hmu.Unlock()
-	if sent {
+	if c.closeSentNow() {
 		return net.ErrClosed
 	}
-	b := *bp
-	defer func() { *bp = b }()
-	flush := func() error {
-		if len(b) == 0 {
+	b, err := appendMessages(*bp, frames, pack, func(b []byte) error {
+		_, err := c.Conn.Write(b)
+		return err
+	})
+	if err == nil && len(b) > 0 {
+		_, err = c.Conn.Write(b)
+	}
+	*bp = b[:0]
+	return err
+}
+
+// closeSentNow reports whether the library has written a close frame.
+func (c *rawConn) closeSentNow() bool {
+	c.hmu.Lock()
+	defer c.hmu.Unlock()
+	return c.closeSent
+}
+
+// tryWriteMessages is writeMessages with one non-blocking system call. When
+// the socket takes everything it returns a nil finish; otherwise finish
+// writes the rest with blocking calls and must be called: until it
+// returns, mu stays held, so no control frame lands inside a message.
+// It needs sc (a socket).
+func (c *rawConn) tryWriteMessages(frames []*frame, pack bool) (finish func() error, err error) {
+	bp := rawBufs.Get().(*[]byte)
+	b, _ := appendMessages((*bp)[:0], frames, pack, nil)
+	release := func() {
+		if cap(b) <= 2*rawMax {
+			*bp = b[:0]
+			rawBufs.Put(bp)
+		}
+	}
+	if !c.mu.TryLock() {
+		// The library is writing a control frame, perhaps blocked on a
+		// peer that stopped reading: the flusher never waits for one
+		// connection, so all of it goes to finish.
+		return func() error {
+			c.mu.Lock()
+			err := c.writeAllLocked(b)
+			c.mu.Unlock()
+			release()
+			return err
+		}, nil
+	}
+	if c.closeSentNow() {
+		c.mu.Unlock()
+		release()
+		return nil, net.ErrClosed
+	}
+	n, err := c.writeNonBlocking(b)
+	if err != nil || n == len(b) {
+		c.mu.Unlock()
+		release()
+		return nil, err
+	}
+	return func() error {
+		_, err := c.Conn.Write(b[n:])
+		c.mu.Unlock()
+		release()
+		return err
+	}, nil
+}
+
+// writeAllLocked writes b unless a close frame went out; mu is held.
+func (c *rawConn) writeAllLocked(b []byte) error {
+	if c.closeSentNow() {
+		return net.ErrClosed
+	}
+	_, err := c.Conn.Write(b)
+	return err
+}
+
+// writeNonBlocking writes what the socket's buffer takes now, without
+// waiting: n is 0 when it is full.
+func (c *rawConn) writeNonBlocking(b []byte) (n int, err error) {
+	var werr error
+	err = c.sc.Write(func(fd uintptr) bool {
+		for {
+			n, werr = syscall.Write(int(fd), b)
+			if werr != syscall.EINTR {
+				return true // never wait for the poller: the caller hands off instead
+			}
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, err
+	case werr == syscall.EAGAIN:
+		return 0, nil
+	case werr != nil:
+		return 0, werr
+	}
+	return n, nil
+}
+
+// appendMessages appends frames to b as WebSocket text messages, each its
+// own message or, with pack, runs of single-line frames joined by newlines
+// into one. With flush set, it passes b to flush whenever it reaches
+// rawMax bytes and goes on with it emptied; it returns what is left.
+func appendMessages(b []byte, frames []*frame, pack bool, flush func([]byte) error) ([]byte, error) {
+	spill := func() error {
+		if flush == nil || len(b) < rawMax {
 			return nil
 		}
-		_, err := c.Conn.Write(b)
+		err := flush(b)
 		b = b[:0]
 		return err
 	}
 	if !pack {
 		for _, f := range frames {
 			b = appendTextMessage(b, f.data)
-			if len(b) >= rawMax {
-				if err := flush(); err != nil {
-					return err
-				}
+			if err := spill(); err != nil {
+				return b, err
 			}
 		}
-		return flush()
+		return b, nil
 	}
 	// Packing: a run of single-line frames becomes one message. Its header
 	// needs its length, so the run is measured before it is copied.
@@ -421,13 +543,11 @@ func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) er
 			}
 			i = j
 		}
-		if len(b) >= rawMax {
-			if err := flush(); err != nil {
-				return err
-			}
+		if err := spill(); err != nil {
+			return b, err
 		}
 	}
-	return flush()
+	return b, nil
 }
 
 // appendTextMessage appends p as one unfragmented, unmasked text frame, the

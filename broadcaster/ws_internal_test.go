@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,42 +41,150 @@ func TestWriteMessages(t *testing.T) {
 			[]string{s(line(big)), s(line(big)) + "\n" + s(line(1))}},
 		{"empty", nil, false, nil},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			server, client := tcpPair(t)
-			raw := &rawConn{Conn: server}
-			errc := make(chan error, 1)
-			go func() {
-				err := raw.writeMessages(tc.frames, tc.pack)
-				server.Close()
-				errc <- err
-			}()
-			got := readTextMessages(t, client)
-			if err := <-errc; err != nil {
-				t.Fatalf("writeMessages: %v", err)
+	writers := []struct {
+		name  string
+		write func(raw *rawConn, frames []*frame, pack bool) error
+	}{
+		{"blocking", (*rawConn).writeMessages},
+		{"non-blocking", func(raw *rawConn, frames []*frame, pack bool) error {
+			// What the socket does not take at once, finish writes.
+			finish, err := raw.tryWriteMessages(frames, pack)
+			if finish != nil {
+				err = finish()
 			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("got %d messages, want %d", len(got), len(tc.want))
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("message %d: got %.40q (%d bytes), want %.40q (%d bytes)", i, got[i], len(got[i]), tc.want[i], len(tc.want[i]))
-				}
-			}
-		})
+			return err
+		}},
 	}
+	for _, w := range writers {
+		for _, tc := range cases {
+			t.Run(w.name+"/"+tc.name, func(t *testing.T) {
+				server, client := tcpPair(t)
+				raw := newRawConn(t, server)
+				errc := make(chan error, 1)
+				go func() {
+					err := w.write(raw, tc.frames, tc.pack)
+					server.Close()
+					errc <- err
+				}()
+				got := readTextMessages(t, client)
+				if err := <-errc; err != nil {
+					t.Fatalf("write: %v", err)
+				}
+				if len(got) != len(tc.want) {
+					t.Fatalf("got %d messages, want %d", len(got), len(tc.want))
+				}
+				for i := range got {
+					if got[i] != tc.want[i] {
+						t.Fatalf("message %d: got %.40q (%d bytes), want %.40q (%d bytes)", i, got[i], len(got[i]), tc.want[i], len(tc.want[i]))
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestTryWriteWhileControlFrame: while the library writes a control frame
+// (it holds mu, perhaps blocked on a peer that stopped reading), the
+// flusher's write does not wait: it writes nothing and hands all of it to
+// finish, which writes it once mu is free.
+func TestTryWriteWhileControlFrame(t *testing.T) {
+	server, client := tcpPair(t)
+	raw := newRawConn(t, server)
+	raw.mu.Lock() // a control frame in flight
+	type result struct {
+		finish func() error
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		finish, err := raw.tryWriteMessages([]*frame{{data: []byte("one")}, {data: []byte("two")}}, false)
+		res <- result{finish, err}
+	}()
+	var r result
+	select {
+	case r = <-res:
+	case <-time.After(10 * time.Second):
+		raw.mu.Unlock()
+		t.Fatal("tryWriteMessages waited for the write in flight")
+	}
+	if r.err != nil || r.finish == nil {
+		t.Fatalf("got finish %v, err %v; want a finish and no error", r.finish != nil, r.err)
+	}
+	raw.mu.Unlock()
+	errc := make(chan error, 1)
+	go func() {
+		err := r.finish()
+		server.Close()
+		errc <- err
+	}()
+	got := readTextMessages(t, client)
+	if err := <-errc; err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if !slices.Equal(got, []string{"one", "two"}) {
+		t.Fatalf("got %q, want one and two", got)
+	}
+}
+
+// TestTryWriteFullSocket: what a socket cannot take at once (the peer is
+// not reading) is left to finish, which writes the rest, in order, once
+// the peer reads.
+func TestTryWriteFullSocket(t *testing.T) {
+	server, client := tcpPair(t)
+	raw := newRawConn(t, server)
+	// 32 MB: more than loopback's send and receive buffers hold together.
+	frames := make([]*frame, 512)
+	for i := range frames {
+		frames[i] = &frame{data: bytes.Repeat([]byte{'a' + byte(i%26)}, 65536)}
+	}
+	finish, err := raw.tryWriteMessages(frames, false)
+	if err != nil || finish == nil {
+		t.Fatalf("got finish %v, err %v; want a finish for the rest", finish != nil, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := finish()
+		server.Close()
+		errc <- err
+	}()
+	got := readTextMessages(t, client)
+	if err := <-errc; err != nil {
+		t.Fatalf("finish: %v", err)
+	}
+	if len(got) != len(frames) {
+		t.Fatalf("got %d messages, want %d", len(got), len(frames))
+	}
+	for i := range got {
+		if got[i] != string(frames[i].data) {
+			t.Fatalf("message %d: got %.20q, want %.20q", i, got[i], frames[i].data)
+		}
+	}
+}
+
+// newRawConn wraps the server end of a loopback TCP connection as
+// Hijack does.
+func newRawConn(t *testing.T, c net.Conn) *rawConn {
+	t.Helper()
+	sc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rawConn{Conn: c, sc: sc}
 }
 
 // TestWriteMessagesAfterClose checks that no data follows a close frame the
 // library wrote.
 func TestWriteMessagesAfterClose(t *testing.T) {
 	server, client := tcpPair(t)
-	raw := &rawConn{Conn: server}
+	raw := newRawConn(t, server)
 	if _, err := raw.Write([]byte{0x88, 0x02, 0x03, 0xe8}); err != nil { // close 1000
 		t.Fatal(err)
 	}
 	if err := raw.writeMessages([]*frame{{data: []byte("late")}}, false); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("after a close frame: got %v, want net.ErrClosed", err)
+	}
+	if finish, err := raw.tryWriteMessages([]*frame{{data: []byte("late")}}, false); finish != nil || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("after a close frame, non-blocking: got finish %v, %v; want none and net.ErrClosed", finish != nil, err)
 	}
 	server.Close()
 	b, _ := io.ReadAll(client)
