@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"context"
 	"runtime"
 	"sync"
 	"time"
@@ -10,7 +9,8 @@ import (
 // flusher writes WebSocket sessions that have frames queued, in rounds, on
 // one goroutine, with a non-blocking system call per session and round. A
 // session whose socket is full is handed to a goroutine of its own
-// (session.writeLoop) until its queue is empty.
+// (session.writeLoop) until its queue is empty. The goroutine runs while
+// sessions are ready and exits when none are, like a session's writer.
 //
 // Why: with a writer goroutine per session woken by a timer of its own, a
 // fan-out to thousands of connections makes thousands of goroutines
@@ -22,57 +22,54 @@ import (
 type flusher struct {
 	pace time.Duration // the shortest time between the starts of two rounds
 
-	mu    sync.Mutex // guards ready
-	ready []*session // sessions to write in the next round, each once
-	wake  chan struct{}
+	mu      sync.Mutex // guards ready and running
+	ready   []*session // sessions to write in the next round, each once
+	running bool       // a goroutine runs rounds
+
+	// Owned by the goroutine running rounds; mu orders one such goroutine
+	// before the next.
+	round []*session
+	last  time.Time // when the previous round started
 }
 
 func newFlusher(pace time.Duration) *flusher {
-	return &flusher{pace: pace, wake: make(chan struct{}, 1)}
+	return &flusher{pace: pace}
 }
 
-// add queues s for the next round. The caller set s.writing, so s is
-// added at most once until the flusher (or a writer it handed s to)
-// clears it.
+// add queues s for the next round, starting the goroutine if none runs.
+// The caller set s.writing, so s is added at most once until the flusher
+// (or a writer it handed s to) clears it.
 func (f *flusher) add(s *session) {
 	f.mu.Lock()
 	f.ready = append(f.ready, s)
-	first := len(f.ready) == 1
+	start := !f.running
+	f.running = true
 	f.mu.Unlock()
-	if first {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+	if start {
+		go f.run()
 	}
 }
 
-// run writes rounds until ctx ends.
-func (f *flusher) run(ctx context.Context) {
-	var round []*session
-	var last time.Time
+// run writes rounds until no session is ready.
+func (f *flusher) run() {
 	for {
 		f.mu.Lock()
-		empty := len(f.ready) == 0
-		f.mu.Unlock()
-		if empty {
-			select {
-			case <-f.wake:
-				continue
-			case <-ctx.Done():
-				return
-			}
+		if len(f.ready) == 0 {
+			f.running = false
+			f.mu.Unlock()
+			return
 		}
-		if d := f.pace - time.Since(last); d > 0 {
+		f.mu.Unlock()
+		if d := f.pace - time.Since(f.last); d > 0 {
 			time.Sleep(d)
 		}
-		last = time.Now()
+		f.last = time.Now()
 		f.mu.Lock()
-		round, f.ready = f.ready, round[:0]
+		f.round, f.ready = f.ready, f.round[:0]
 		f.mu.Unlock()
-		for i, s := range round {
+		for i, s := range f.round {
 			s.flushOnce(f)
-			round[i] = nil
+			f.round[i] = nil
 			if i%64 == 63 {
 				// Let the consumer and the readers run: on one core a
 				// round of thousands of writes would otherwise hold the

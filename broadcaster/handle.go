@@ -436,7 +436,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 		return
 	}
 	if start {
-		go s.writeLoop()
+		s.startWriter()
 	}
 }
 

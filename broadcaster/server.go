@@ -132,9 +132,6 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.keepalive(ctx)
 	go s.watchWrites(ctx)
-	for _, f := range s.flushers {
-		go f.run(ctx)
-	}
 	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {
 		s.stats.eventsBad.Add(1)
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)

@@ -66,7 +66,7 @@ type session struct {
 	// holes counts the nil slots coalescing left in queue: they do not
 	// count against QueueMessages.
 	holes     int
-	writing   bool // a writer goroutine runs
+	writing   bool // a write is pending: the session is in its flusher's round or its writer runs
 	closed    bool
 	closeCode protocol.CloseCode
 	principal *auth.Principal
@@ -195,13 +195,20 @@ func (s *session) enqueueAndUnlock(f *frame) bool {
 	}
 	s.mu.Unlock()
 	if start {
-		if s.fl != nil {
-			s.fl.add(s)
-		} else {
-			go s.writeLoop()
-		}
+		s.startWriter()
 	}
 	return true
+}
+
+// startWriter hands the session to its flusher, or starts its writer
+// goroutine, after its queue got frames with no write pending (writing was
+// false and the caller set it).
+func (s *session) startWriter() {
+	if s.fl != nil {
+		s.fl.add(s)
+	} else {
+		go s.writeLoop()
+	}
 }
 
 // enqueueLocked appends f, or replaces a queued frame it supersedes. It
@@ -266,7 +273,9 @@ func (s *session) writeLoop() {
 		batch = compact(batch)
 		err := s.t.write(batch)
 		s.wmu.Unlock()
-		if !s.wrote(batch, err) {
+		s.wrote(batch)
+		if err != nil {
+			s.shutdown(closeGone)
 			return
 		}
 	}
@@ -282,9 +291,8 @@ func (s *session) takeQueueLocked() []*frame {
 	return batch
 }
 
-// wrote accounts for a written batch and recycles it; after a failed
-// write it closes the session and reports false.
-func (s *session) wrote(batch []*frame, err error) bool {
+// wrote accounts for a written batch and recycles it.
+func (s *session) wrote(batch []*frame) {
 	s.observeLatency(batch)
 	s.srv.stats.framesWritten.Add(uint64(len(batch)))
 	clear(batch)
@@ -293,11 +301,6 @@ func (s *session) wrote(batch []*frame, err error) bool {
 		s.spare = batch[:0]
 		s.mu.Unlock()
 	}
-	if err != nil {
-		s.shutdown(closeGone)
-		return false
-	}
-	return true
 }
 
 // observeLatency records the publish-to-write latency of the oldest event
@@ -488,12 +491,24 @@ func (b *tokenBucket) allow(now time.Time, rate float64, burst int) bool {
 	return false
 }
 
+// nonBlockingWriter is a transport the flusher can write: one
+// non-blocking attempt, and a finish for what the socket did not take.
+type nonBlockingWriter interface {
+	// tryWrite writes frames without waiting; a non-nil finish writes
+	// the rest and must be called, through finishWrite.
+	tryWrite(frames []*frame) (finish func() error, err error)
+	// finishWrite runs finish under the server's write watch.
+	finishWrite(finish func() error) error
+}
+
 // flushOnce writes s's queue for the flusher f: at once if the socket
 // takes it all, else on a goroutine of s's own, which then goes on as
 // writeLoop. Sessions that still have frames queued go to f's next round.
+// Nothing here waits for one connection: a failed write is closed on a
+// goroutine of its own (leaving the hub waits for a fan-out in progress).
 func (s *session) flushOnce(f *flusher) {
 	if !s.wmu.TryLock() {
-		return // a closer is flushing: the session is closed
+		return // a closer holds wmu: the session is closed
 	}
 	s.mu.Lock()
 	if s.closed || len(s.queue) == 0 {
@@ -505,21 +520,25 @@ func (s *session) flushOnce(f *flusher) {
 	batch := s.takeQueueLocked()
 	s.mu.Unlock()
 	batch = compact(batch)
-	t := s.t.(*wsTransport)
+	t := s.t.(nonBlockingWriter)
 	finish, err := t.tryWrite(batch)
 	if finish != nil {
 		go func() {
-			err := t.finish(finish)
-			s.wrote(batch, err)
+			err := t.finishWrite(finish)
 			s.wmu.Unlock()
-			if err == nil {
-				s.writeLoop()
+			s.wrote(batch)
+			if err != nil {
+				s.shutdown(closeGone)
+				return
 			}
+			s.writeLoop()
 		}()
 		return
 	}
 	s.wmu.Unlock()
-	if !s.wrote(batch, err) {
+	s.wrote(batch)
+	if err != nil {
+		go s.shutdown(closeGone)
 		return
 	}
 	s.mu.Lock()

@@ -98,7 +98,7 @@ type wsTransport struct {
 	// between writes; set by the writer, read by the server's write watch.
 	writeStart atomic.Int64
 
-	// Owned by the writer goroutine.
+	// Owned by whoever holds the session's wmu.
 	lastWrite time.Time // when the previous write ended
 }
 
@@ -179,7 +179,7 @@ func (t *wsTransport) write(frames []*frame) error {
 
 // tryWrite is write for the flusher: one non-blocking system call, no
 // pacing (the flusher paces its rounds). A non-nil finish writes the rest
-// and must be called, through t.finish.
+// and must be called, through t.finishWrite.
 func (t *wsTransport) tryWrite(frames []*frame) (finish func() error, err error) {
 	finish, err = t.raw.tryWriteMessages(frames, t.batch)
 	if finish == nil {
@@ -188,8 +188,8 @@ func (t *wsTransport) tryWrite(frames []*frame) (finish func() error, err error)
 	return finish, err
 }
 
-// finish completes a write tryWrite could not, under the write watch.
-func (t *wsTransport) finish(f func() error) error {
+// finishWrite completes a write tryWrite could not, under the write watch.
+func (t *wsTransport) finishWrite(f func() error) error {
 	t.writeStart.Store(time.Now().UnixNano())
 	err := f()
 	t.writeStart.Store(0)
@@ -283,10 +283,7 @@ func (w *hijackingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		c.Close()
 		return nil, nil, err
 	}
-	w.raw = &rawConn{Conn: c}
-	if sc, ok := c.(syscall.Conn); ok {
-		w.raw.sc, _ = sc.SyscallConn()
-	}
+	w.raw = &rawConn{Conn: c, sc: socketOf(c)}
 	// The library writes only control frames through this writer (the
 	// data path is writeMessages), so a small one replaces the server's
 	// 4 KiB, which nothing else holds.
@@ -337,7 +334,7 @@ const maxPacked = 64 << 10
 // (docs/benchmarks.md). mu serializes the two, so frames never interleave.
 type rawConn struct {
 	net.Conn
-	sc syscall.RawConn // Conn's socket, for non-blocking writes; nil if it is not one
+	sc syscall.RawConn // Conn's socket, for non-blocking writes (socketOf); nil: none
 	mu sync.Mutex      // serializes writes to Conn
 
 	// hmu guards closeSent and closeHook. It is not mu, so a closer can
@@ -423,81 +420,73 @@ func (c *rawConn) closeSentNow() bool {
 	return c.closeSent
 }
 
-// tryWriteMessages is writeMessages with one non-blocking system call. When
-// the socket takes everything it returns a nil finish; otherwise finish
-// writes the rest with blocking calls and must be called: until it
-// returns, mu stays held, so no control frame lands inside a message.
-// It needs sc (a socket).
+// tryWriteMessages is writeMessages with non-blocking system calls, about
+// rawMax bytes each (packed frames: all in one). When the socket takes everything it returns a nil
+// finish; otherwise finish writes the rest with blocking calls and must
+// be called: until it returns, mu stays held (taken here, released by
+// finish), so no control frame lands inside a message. If mu is held (the
+// library is writing a control frame, perhaps blocked on a peer that
+// stopped reading), it writes nothing and all of it goes to finish. It
+// needs sc (a socket).
 func (c *rawConn) tryWriteMessages(frames []*frame, pack bool) (finish func() error, err error) {
+	if !c.mu.TryLock() {
+		return func() error { return c.writeMessages(frames, pack) }, nil
+	}
+	if c.closeSentNow() {
+		c.mu.Unlock()
+		return nil, net.ErrClosed
+	}
 	bp := rawBufs.Get().(*[]byte)
-	b, _ := appendMessages((*bp)[:0], frames, pack, nil)
+	b := (*bp)[:0]
 	release := func() {
 		if cap(b) <= 2*rawMax {
 			*bp = b[:0]
 			rawBufs.Put(bp)
 		}
 	}
-	if !c.mu.TryLock() {
-		// The library is writing a control frame, perhaps blocked on a
-		// peer that stopped reading: the flusher never waits for one
-		// connection, so all of it goes to finish.
-		return func() error {
-			c.mu.Lock()
-			err := c.writeAllLocked(b)
+	for len(frames) > 0 {
+		k := len(frames) // packed: one piece, so runs pack as writeMessages packs them
+		if !pack {
+			k = chunkOf(frames)
+		}
+		b, _ = appendMessages(b[:0], frames[:k], pack, nil)
+		frames = frames[k:]
+		n, err := writeNonBlocking(c.sc, b)
+		if err != nil {
 			c.mu.Unlock()
 			release()
-			return err
-		}, nil
-	}
-	if c.closeSentNow() {
-		c.mu.Unlock()
-		release()
-		return nil, net.ErrClosed
-	}
-	n, err := c.writeNonBlocking(b)
-	if err != nil || n == len(b) {
-		c.mu.Unlock()
-		release()
-		return nil, err
-	}
-	return func() error {
-		_, err := c.Conn.Write(b[n:])
-		c.mu.Unlock()
-		release()
-		return err
-	}, nil
-}
-
-// writeAllLocked writes b unless a close frame went out; mu is held.
-func (c *rawConn) writeAllLocked(b []byte) error {
-	if c.closeSentNow() {
-		return net.ErrClosed
-	}
-	_, err := c.Conn.Write(b)
-	return err
-}
-
-// writeNonBlocking writes what the socket's buffer takes now, without
-// waiting: n is 0 when it is full.
-func (c *rawConn) writeNonBlocking(b []byte) (n int, err error) {
-	var werr error
-	err = c.sc.Write(func(fd uintptr) bool {
-		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
-				return true // never wait for the poller: the caller hands off instead
-			}
+			return nil, err
 		}
-	})
-	switch {
-	case err != nil:
-		return 0, err
-	case werr == syscall.EAGAIN:
-		return 0, nil
-	case werr != nil:
-		return 0, werr
+		if n < len(b) {
+			rest := frames
+			return func() error {
+				_, err := c.Conn.Write(b[n:])
+				if err == nil && len(rest) > 0 {
+					b = b[:0]
+					err = c.writeMessagesLocked(&b, rest, pack)
+				}
+				c.mu.Unlock()
+				release()
+				return err
+			}, nil
+		}
 	}
-	return n, nil
+	c.mu.Unlock()
+	release()
+	return nil, nil
+}
+
+// chunkOf returns how many of frames (at least one) encode to about rawMax
+// bytes, the most one non-blocking write is given.
+func chunkOf(frames []*frame) int {
+	size := 0
+	for i, f := range frames {
+		size += len(f.data) + 10 // a header is at most 10 bytes
+		if size >= rawMax {
+			return i + 1
+		}
+	}
+	return len(frames)
 }
 
 // appendMessages appends frames to b as WebSocket text messages, each its

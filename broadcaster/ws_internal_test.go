@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -228,37 +229,50 @@ func readTextMessages(t *testing.T, c net.Conn) []string {
 	br := bufio.NewReader(c)
 	var out []string
 	for {
-		var h [2]byte
-		if _, err := io.ReadFull(br, h[:]); err != nil {
-			if err == io.EOF {
-				return out
-			}
-			t.Fatalf("reading a header: %v", err)
+		m, err := readTextMessage(br)
+		if err == io.EOF {
+			return out
 		}
-		if h[0] != 0x81 || h[1]&0x80 != 0 {
-			t.Fatalf("header % x: want FIN text, unmasked", h)
+		if err != nil {
+			t.Fatal(err)
 		}
-		n := uint64(h[1])
-		switch n {
-		case 126:
-			var e [2]byte
-			io.ReadFull(br, e[:])
-			n = uint64(binary.BigEndian.Uint16(e[:]))
-			if n < 126 {
-				t.Fatalf("non-minimal 16-bit length %d", n)
-			}
-		case 127:
-			var e [8]byte
-			io.ReadFull(br, e[:])
-			n = binary.BigEndian.Uint64(e[:])
-			if n <= 0xffff {
-				t.Fatalf("non-minimal 64-bit length %d", n)
-			}
-		}
-		var sb strings.Builder
-		if _, err := io.CopyN(&sb, br, int64(n)); err != nil {
-			t.Fatalf("reading a %d-byte payload: %v", n, err)
-		}
-		out = append(out, sb.String())
+		out = append(out, m)
 	}
+}
+
+// readTextMessage reads one unmasked, unfragmented text message; io.EOF
+// at a message boundary.
+func readTextMessage(br *bufio.Reader) (string, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		if err == io.EOF {
+			return "", io.EOF
+		}
+		return "", fmt.Errorf("reading a header: %w", err)
+	}
+	if h[0] != 0x81 || h[1]&0x80 != 0 {
+		return "", fmt.Errorf("header % x: want FIN text, unmasked", h)
+	}
+	n := uint64(h[1])
+	switch n {
+	case 126:
+		var e [2]byte
+		io.ReadFull(br, e[:])
+		n = uint64(binary.BigEndian.Uint16(e[:]))
+		if n < 126 {
+			return "", fmt.Errorf("non-minimal 16-bit length %d", n)
+		}
+	case 127:
+		var e [8]byte
+		io.ReadFull(br, e[:])
+		n = binary.BigEndian.Uint64(e[:])
+		if n <= 0xffff {
+			return "", fmt.Errorf("non-minimal 64-bit length %d", n)
+		}
+	}
+	var sb strings.Builder
+	if _, err := io.CopyN(&sb, br, int64(n)); err != nil {
+		return "", fmt.Errorf("reading a %d-byte payload: %w", n, err)
+	}
+	return sb.String(), nil
 }

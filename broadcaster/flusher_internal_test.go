@@ -1,0 +1,155 @@
+package broadcaster
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// testWS is a WebSocket transport over a loopback TCP connection without
+// the library: the flusher's path (tryWrite, finishWrite) and the writer's
+// (write) are the real ones; close only closes the socket and says so.
+type testWS struct {
+	*wsTransport
+	closed chan protocol.CloseCode
+}
+
+func (w *testWS) close(code protocol.CloseCode) {
+	w.raw.Conn.Close()
+	w.closed <- code
+}
+
+// flusherSession returns a session on f over a loopback TCP connection,
+// and the client's end of it.
+func flusherSession(t *testing.T, srv *Server, f *flusher) (*session, *testWS, net.Conn) {
+	t.Helper()
+	server, client := tcpPair(t)
+	tr := &testWS{wsTransport: &wsTransport{raw: newRawConn(t, server)}, closed: make(chan protocol.CloseCode, 1)}
+	return &session{srv: srv, t: tr, fl: f, id: srv.nextID.Add(1)}, tr, client
+}
+
+// numbered is frame i of a session: its payload names i, padded to size.
+func numbered(i, size int) *frame {
+	data := fmt.Appendf(nil, "%08d", i)
+	return &frame{data: append(data, bytes.Repeat([]byte{'.'}, max(size-len(data), 0))...)}
+}
+
+// readNumbered reads n messages and checks they are frames 0..n-1 in
+// order; it reports the first problem.
+func readNumbered(c net.Conn, n int) error {
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range n {
+		m, err := readTextMessage(br)
+		if err != nil {
+			return fmt.Errorf("message %d: %w", i, err)
+		}
+		if want := fmt.Sprintf("%08d", i); len(m) < 8 || m[:8] != want {
+			return fmt.Errorf("message %d is %.8q, want %s", i, m, want)
+		}
+	}
+	return nil
+}
+
+func idle(s *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.writing && len(s.queue) == 0
+}
+
+// TestFlusher: sessions sharing a flusher get their frames in order and
+// exactly once; one whose peer stops reading is handed to a writer of its
+// own and the others go on; one whose peer is gone is closed and the
+// others go on; every session ends with no write pending.
+func TestFlusher(t *testing.T) {
+	newSrv := func() *Server {
+		return &Server{
+			opts: Options{QueueMessages: 1 << 20, QueueBytes: 1 << 30}.withDefaults(),
+			log:  slog.New(slog.DiscardHandler),
+			hub:  newHub(),
+		}
+	}
+	t.Run("rounds", func(t *testing.T) {
+		srv, f := newSrv(), newFlusher(time.Millisecond)
+		const sessions, frames = 3, 500
+		var clients []net.Conn
+		var ss []*session
+		for range sessions {
+			s, _, c := flusherSession(t, srv, f)
+			ss, clients = append(ss, s), append(clients, c)
+		}
+		errs := make(chan error, sessions)
+		for _, c := range clients {
+			go func() { errs <- readNumbered(c, frames) }()
+		}
+		for i := range frames {
+			for _, s := range ss {
+				s.sendFrame(numbered(i, 200))
+			}
+		}
+		for range sessions {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, s := range ss {
+			pollUntil(t, func() bool { return idle(s) })
+		}
+	})
+	t.Run("full socket", func(t *testing.T) {
+		srv, f := newSrv(), newFlusher(time.Millisecond)
+		slow, _, slowClient := flusherSession(t, srv, f)
+		fast, _, fastClient := flusherSession(t, srv, f)
+		// 32 MB for a peer not reading: more than the socket buffers hold.
+		const big = 512
+		for i := range big {
+			slow.sendFrame(numbered(i, 64<<10))
+		}
+		errs := make(chan error, 1)
+		go func() { errs <- readNumbered(fastClient, 200) }()
+		for i := range 200 {
+			fast.sendFrame(numbered(i, 200))
+		}
+		if err := <-errs; err != nil {
+			t.Fatalf("the other session, while one peer does not read: %v", err)
+		}
+		if err := readNumbered(slowClient, big); err != nil {
+			t.Fatalf("the slow peer, once it reads: %v", err)
+		}
+		pollUntil(t, func() bool { return idle(slow) && idle(fast) })
+	})
+	t.Run("peer gone", func(t *testing.T) {
+		srv, f := newSrv(), newFlusher(time.Millisecond)
+		gone, tr, goneClient := flusherSession(t, srv, f)
+		other, _, otherClient := flusherSession(t, srv, f)
+		goneClient.Close()
+		// The first writes may still succeed; the peer's reset fails a later one.
+		pollUntil(t, func() bool {
+			gone.sendFrame(numbered(0, 200))
+			return gone.isClosed()
+		})
+		select {
+		case code := <-tr.closed:
+			if code != closeGone {
+				t.Fatalf("closed with %d, want closeGone", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the transport was not closed in 10 s")
+		}
+		errs := make(chan error, 1)
+		go func() { errs <- readNumbered(otherClient, 100) }()
+		for i := range 100 {
+			other.sendFrame(numbered(i, 200))
+		}
+		if err := <-errs; err != nil {
+			t.Fatalf("the other session: %v", err)
+		}
+		pollUntil(t, func() bool { return idle(other) })
+	})
+}
