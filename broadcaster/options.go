@@ -101,10 +101,11 @@ type Options struct {
 	ScoreboardMinInterval time.Duration
 
 	// WritePace is the shortest time between two writes to one WebSocket
-	// connection: frames arriving meanwhile go out together in the next
-	// write. The node's flushers write in rounds at most one pace apart
-	// (each connection once per round); a connection handed to a writer of
-	// its own (its socket was full) waits per connection. It trades up to
+	// or SSE connection: frames arriving meanwhile go out together in the
+	// next write. The node's flushers write WebSockets in rounds at least
+	// one pace apart (each connection once per round); an SSE connection,
+	// or a WebSocket handed to a writer of its own (its socket was full),
+	// waits per connection. It trades up to
 	// one pace of latency plus a round under sustained traffic for far
 	// fewer system calls (docs/benchmarks.md). Default 20 ms; negative: off.
 	WritePace time.Duration

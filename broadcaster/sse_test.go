@@ -366,3 +366,50 @@ func TestSSEMultiChannelOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestWritePaceGroupsFrames: under --write-pace, frames that arrive while a
+// connection waits for its turn leave together. One event is written
+// alone; five published right after it reach the client in at most two
+// more writes (the server counts one latency observation per write), on
+// either transport. Without pacing each of them is a write of its own.
+func TestWritePaceGroupsFrames(t *testing.T) {
+	for _, transport := range []string{"websocket", "sse"} {
+		t.Run(transport, func(t *testing.T) {
+			e := newEnv(t, func(o *broadcaster.Options) { o.WritePace = 500 * time.Millisecond })
+			tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+			var expect func(id uint64)
+			if transport == "sse" {
+				c := e.openSSE(sseQuery([]string{"/contest/c1"}), bearerHeader(tok))
+				c.expect("subscribed", nil)
+				expect = func(id uint64) { c.expect("clarification", map[string]any{"id": protocol.IDString(id)}) }
+			} else {
+				c := e.dial(dialOpts{})
+				c.auth(tok)
+				c.subscribe("/contest/c1")
+				expect = func(id uint64) { c.expect("clarification", map[string]any{"id": protocol.IDString(id)}) }
+			}
+			writes := func() uint64 {
+				var n uint64
+				for _, c := range e.srv.Stats().LatencyCounts {
+					n += c
+				}
+				return n
+			}
+			expect(e.publish("clarification", "/contest/c1", "", true, `{}`))
+			waitUntil(t, func() bool { return writes() >= 1 }) // counted after the write returns
+			if w := writes(); w != 1 {
+				t.Fatalf("%d writes of events after the first, want 1", w)
+			}
+			var ids []uint64
+			for range 5 {
+				ids = append(ids, e.publish("clarification", "/contest/c1", "", true, `{}`))
+			}
+			for _, id := range ids {
+				expect(id)
+			}
+			if w := writes(); w > 3 {
+				t.Fatalf("5 events right after the first took %d writes, want at most 2", w-1)
+			}
+		})
+	}
+}

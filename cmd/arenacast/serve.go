@@ -98,7 +98,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
-	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket; frames arriving meanwhile share one write (negative: off)")
+	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
 	snapshotBytes := e.Int("snapshot-bytes", 32<<20, "memory for scoreboard snapshots across contests; over it the least recently updated contests are dropped (their next snapshot is searched in the stream; negative: unbounded)")
 	recentBytes := e.Int("recent-bytes", 64<<20, "memory for those events across channels; over it the least recently updated channels are dropped (negative: unbounded)")
