@@ -32,6 +32,13 @@ echo "== load (server pid $pid${pin0:+ on CPU 0, load tool on CPU 1})"
 	--p99-limit 250ms --duration 6s "$@"
 echo "JSON: $OUT"
 
+echo "== fanout over SSE (same node, so its RSS per connection means nothing)"
+"${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
+	--key testdata/devkeys/dev.pem --server-pid "$pid" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" --timeout 60s \
+	--json "${OUT%.json}-sse.json" --preset fanout --transport sse --clients 2000 --concurrency 1000 --settle 2s --step 3s \
+	--rates 50,250,500 --p99-limit 1s "$@"
+echo "JSON: ${OUT%.json}-sse.json"
+
 # The node restart (SIGTERM, clients reconnect with backoff and resume):
 # its own node and NATS holder; restart.sh describes it.
 cleanup
