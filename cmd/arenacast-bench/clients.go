@@ -67,7 +67,10 @@ func parseTarget(raw string, batch bool) (target, error) {
 // address's ephemeral port range.
 type dialer struct {
 	base, n int
-	next    atomic.Uint64
+	// kernelTS: connections report the kernel's receive time of what they
+	// read (tsConn), and latency is measured to it.
+	kernelTS bool
+	next     atomic.Uint64
 }
 
 func (d *dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
@@ -76,7 +79,15 @@ func (d *dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
 	if d.n > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(d.base+int(i%uint64(d.n))))}
 	}
-	return nd.DialContext(ctx, "tcp", addr)
+	if !d.kernelTS {
+		return nd.DialContext(ctx, "tcp", addr)
+	}
+	nd.Control = enableTimestamps
+	c, err := nd.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newTSConn(c)
 }
 
 // client is one load connection with one reader goroutine.
@@ -216,7 +227,7 @@ func (c *client) startSSE(nc net.Conn, t target, resume bool) error {
 	c.mu.Lock()
 	c.started = true
 	c.mu.Unlock()
-	go c.readSSE(resp.Body)
+	go c.readSSE(nc, resp.Body)
 	return nil
 }
 
@@ -249,7 +260,7 @@ func (c *client) readWS(ws *wsConn) {
 			c.ended(err)
 			return
 		}
-		now := time.Now().UnixNano()
+		now := c.receivedAt(ws.c)
 		for len(msg) > 0 {
 			line := msg
 			if i := bytes.IndexByte(msg, '\n'); i >= 0 {
@@ -262,7 +273,19 @@ func (c *client) readWS(ws *wsConn) {
 	}
 }
 
-func (c *client) readSSE(body io.ReadCloser) {
+// receivedAt is when the bytes just read from nc arrived: the kernel's
+// stamp with --kernel-timestamps (the newest bytes' stamp, so never
+// earlier than the frame's arrival), else now.
+func (c *client) receivedAt(nc net.Conn) int64 {
+	if ts, ok := nc.(*tsConn); ok {
+		if t := ts.stamp(); t != 0 {
+			return t
+		}
+	}
+	return time.Now().UnixNano()
+}
+
+func (c *client) readSSE(nc net.Conn, body io.ReadCloser) {
 	br := bufio.NewReaderSize(body, 4096)
 	closing := false
 	for {
@@ -286,7 +309,7 @@ func (c *client) readSSE(body io.ReadCloser) {
 				c.ended(closeError{cm.Code})
 				return
 			}
-			c.handle(data, time.Now().UnixNano())
+			c.handle(data, c.receivedAt(nc))
 		}
 	}
 }

@@ -47,6 +47,7 @@ type config struct {
 	url, natsURL, key, prefix  string
 	serverPID                  int
 	metricsURL                 string
+	kernelTS                   bool
 	presets                    []string
 	transport                  string
 	batch                      bool
@@ -95,6 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish")
 	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
+	fs.BoolVar(&c.kernelTS, "kernel-timestamps", false, "measure latency to the kernel's receipt of the bytes (SO_TIMESTAMPNS, 64-bit Linux) instead of to the reader's wake-up: leaves out the load tool's own delays")
 	fs.IntVar(&c.clients, "clients", 0, "clients (0: the preset's default: fanout 2000, idle 10000, spike 5000, restart 5000, hold 10000, contest 5000 contestants)")
 	fs.IntVar(&c.channels, "channels", 1, "fanout: channels the clients are spread over")
 	fs.IntVar(&c.payload, "payload", 200, "event data size in bytes")
@@ -144,6 +146,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	case "ws", "sse", "mix":
 	default:
 		return c, fmt.Errorf("--transport %q: want ws, sse or mix", c.transport)
+	}
+	if c.kernelTS && !kernelTimestamps {
+		return c, errors.New("--kernel-timestamps: receive stamps are read on 64-bit Linux only")
 	}
 	if c.sources < 0 || c.sourceBase < 1 || c.sourceBase+c.sources > 255 {
 		return c, errors.New("--sources/--source-base: addresses must stay within 127.0.0.1-254")
@@ -233,11 +238,12 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 	defer pub.close()
 	b := &bench{
 		cfg: cfg, signer: signer, target: t, pub: pub,
-		dialer: &dialer{base: cfg.sourceBase, n: cfg.sources},
+		dialer: &dialer{base: cfg.sourceBase, n: cfg.sources, kernelTS: cfg.kernelTS},
 		server: serverWatch{pid: cfg.serverPID}, self: serverWatch{pid: os.Getpid()},
 		srvLat: metricsWatch{url: cfg.metricsURL, client: &http.Client{}},
 	}
 	rep := newReport()
+	rep.KernelTimestamps = cfg.kernelTS
 	for _, p := range cfg.presets {
 		if ctx.Err() != nil {
 			return rep, ctx.Err()

@@ -14,10 +14,13 @@ import (
 
 // report is everything one run of the tool measured, as JSON.
 type report struct {
-	Date    string   `json:"date"`
-	Host    hostInfo `json:"host"`
-	Args    []string `json:"args"`
-	Results []result `json:"results"`
+	Date string   `json:"date"`
+	Host hostInfo `json:"host"`
+	// KernelTimestamps: every latency is to the kernel's receipt of the
+	// bytes (--kernel-timestamps), not to the load tool's reader.
+	KernelTimestamps bool     `json:"kernel_timestamps,omitempty"`
+	Args             []string `json:"args"`
+	Results          []result `json:"results"`
 }
 
 type hostInfo struct {
@@ -64,6 +67,9 @@ func (r *report) writeJSON(w io.Writer) error {
 // writeTables prints every result as aligned tables.
 func (r *report) writeTables(w io.Writer) {
 	fmt.Fprintf(w, "arenacast-bench %s: %d CPUs (%s), %s\n", r.Date, r.Host.CPUs, r.Host.CPUModel, r.Host.Go)
+	if r.KernelTimestamps {
+		fmt.Fprintln(w, "latency: to the kernel's receipt of the bytes (--kernel-timestamps), without the load tool's own delays")
+	}
 	for _, res := range r.Results {
 		fmt.Fprintln(w)
 		switch {
