@@ -105,9 +105,10 @@ type Options struct {
 	// next write. The node's flushers write WebSockets in rounds at least
 	// one pace apart (each connection once per round); an SSE connection,
 	// or a WebSocket handed to a writer of its own (its socket was full),
-	// waits per connection. It trades up to
-	// one pace of latency plus a round under sustained traffic for far
-	// fewer system calls (docs/benchmarks.md). Default 20 ms; negative: off.
+	// waits per connection. It trades up to one pace plus a round (flushers),
+	// or up to two paces (a connection's own writer), of latency under
+	// sustained traffic for far fewer system calls (docs/benchmarks.md).
+	// Default 20 ms; negative: off.
 	WritePace time.Duration
 
 	// RecentEvents is how many of each channel's newest events a node keeps

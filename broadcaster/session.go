@@ -11,8 +11,8 @@ import (
 
 // transport is what a session needs from its connection: WebSocket or SSE.
 type transport interface {
-	// write sends frames in order. Only the session's writer goroutine
-	// calls it, never concurrently.
+	// write sends frames in order. Only the holder of the session's wmu
+	// calls it (its writer, or its closer), never concurrently.
 	write(frames []*frame) error
 	// close ends the connection with code. It is called once, from a
 	// goroutine of its own, and may block until the peer is gone.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync/atomic"
 	"syscall"
+	"time"
 )
 
 // kernelTimestamps reports whether this system can stamp received bytes
@@ -59,21 +60,27 @@ func (c *tsConn) Read(p []byte) (int, error) {
 	var n, oobn int
 	var rerr error
 	err := c.rc.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = syscall.Recvmsg(int(fd), p, c.oob, 0)
-		return rerr != syscall.EAGAIN // else wait for the poller
+		for {
+			n, oobn, _, _, rerr = syscall.Recvmsg(int(fd), p, c.oob, 0)
+			if rerr != syscall.EINTR {
+				return rerr != syscall.EAGAIN // else wait for the poller
+			}
+		}
 	})
 	if err != nil {
 		return 0, err
 	}
 	if rerr != nil {
-		return 0, rerr
+		return 0, &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: rerr}
 	}
 	if n == 0 {
 		return 0, io.EOF
 	}
-	if ts, ok := parseTimestampNS(c.oob[:oobn]); ok {
-		c.last.Store(ts)
+	ts, ok := parseTimestampNS(c.oob[:oobn])
+	if !ok {
+		ts = time.Now().UnixNano() // no stamp: never report an older one
 	}
+	c.last.Store(ts)
 	return n, nil
 }
 
