@@ -53,6 +53,9 @@ type nodeConfig struct {
 	// minute on the real clock.
 	ticketTTL   time.Duration
 	ticketClock func() time.Time
+	// http2 serves the node over TLS with HTTP/2 (httptest), where SSE
+	// stays with net/http instead of taking the connection over.
+	http2 bool
 }
 
 func newEnv(t *testing.T, tweak func(*broadcaster.Options)) *env {
@@ -119,7 +122,13 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 	if err := revs.Watch(rctx, srv, func(key string, err error) { t.Errorf("bad revocation %s: %v", key, err) }); err != nil {
 		t.Fatal(err)
 	}
-	e.http = httptest.NewServer(srv.Handler())
+	if nc.http2 {
+		e.http = httptest.NewUnstartedServer(srv.Handler())
+		e.http.EnableHTTP2 = true
+		e.http.StartTLS()
+	} else {
+		e.http = httptest.NewServer(srv.Handler())
+	}
 	t.Cleanup(e.close)
 	return e
 }

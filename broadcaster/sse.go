@@ -163,6 +163,22 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	preamble := ": arenacast\n\nretry: " + strconv.Itoa(int(s.opts.SSERetry/time.Millisecond)) + "\n\n"
+	// The stream ends at its maximum lifetime (with jitter so streams
+	// opened together do not all reconnect together), at the token's
+	// expiry, when the client leaves, or when the session is closed.
+	life := s.opts.SSEMaxLifetime
+	life -= time.Duration(rand.Int64N(int64(life)/10 + 1))
+	if !expires.IsZero() {
+		if d := expires.Sub(s.opts.Now()); d < life {
+			life = max(d, 0)
+		}
+	}
+	if _, ok := w.(http.Hijacker); ok && r.ProtoMajor == 1 && r.ProtoMinor == 1 {
+		s.serveSSERaw(w, r, p, channels, since, resume, preamble, life)
+		return
+	}
+
 	rc := http.NewResponseController(w)
 	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, pace: s.opts.WritePace, done: make(chan struct{})}
 	sess, refused := s.newSession(t, r.RemoteAddr)
@@ -179,7 +195,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Del("Content-Encoding")
 	w.WriteHeader(http.StatusOK)
 	t.mu.Lock()
-	_, err = w.Write([]byte(": arenacast\n\nretry: " + strconv.Itoa(int(s.opts.SSERetry/time.Millisecond)) + "\n\n"))
+	_, err = w.Write([]byte(preamble))
 	if err == nil {
 		err = rc.Flush()
 	}
@@ -188,35 +204,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		sess.shutdown(closeGone)
 		return
 	}
+	s.startSSE(sess, p, channels, since, resume)
 
-	sess.mu.Lock()
-	sess.principal = p
-	sess.engaged = true
-	sess.mu.Unlock()
-	// Every channel waits for one catch-up that merges their histories
-	// (or snapshots) and the live events meanwhile into one id order: the
-	// browser's Last-Event-ID is stream-wide, so the stream must never show
-	// an id while a smaller one it owes is still to come.
-	var reqs []*catchUpReq
-	for _, name := range channels {
-		if rq := sess.register("", name, since, resume, true); rq != nil {
-			reqs = append(reqs, rq)
-		}
-	}
-	if len(reqs) > 0 {
-		go sess.catchUp(reqs)
-	}
-
-	// The stream ends at its maximum lifetime (with jitter so streams
-	// opened together do not all reconnect together), at the token's
-	// expiry, when the client leaves, or when the session is closed.
-	life := s.opts.SSEMaxLifetime
-	life -= time.Duration(rand.Int64N(int64(life)/10 + 1))
-	if !expires.IsZero() {
-		if d := expires.Sub(s.opts.Now()); d < life {
-			life = max(d, 0)
-		}
-	}
 	lifeTimer := time.NewTimer(life)
 	defer lifeTimer.Stop()
 	beat := time.NewTicker(s.opts.SSEHeartbeat)
@@ -236,6 +225,53 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		case <-beat.C:
 			sess.sendFrame(commentFrame)
 		}
+	}
+}
+
+// serveSSERaw serves an authorized SSE request on a connection taken over
+// from net/http (sseRawTransport); the handler returns once the stream runs.
+func (s *Server) serveSSERaw(w http.ResponseWriter, r *http.Request, p *auth.Principal, channels []string, since string, resume bool, preamble string, life time.Duration) {
+	t := &sseRawTransport{pace: s.opts.WritePace}
+	sess, refused := s.newSession(t, r.RemoteAddr)
+	if sess == nil {
+		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", refused.Reason())
+		return
+	}
+	ok, err := t.takeOver(w, preamble, s.opts.WriteTimeout)
+	if !ok {
+		sess.shutdown(closeGone)
+		writeJSONError(w, http.StatusInternalServerError, protocol.ErrInternal, "", "the stream could not start")
+		return
+	}
+	if err != nil {
+		sess.shutdown(closeGone)
+		return
+	}
+	if len(s.flushers) > 0 && t.raw.sc != nil {
+		sess.fl = s.flushers[sess.id%uint64(len(s.flushers))]
+	}
+	s.startSSE(sess, p, channels, since, resume)
+	t.start(sess, s.opts.SSEHeartbeat, life)
+}
+
+// startSSE gives a started stream its principal and channels: every
+// channel waits for one catch-up that merges their histories (or
+// snapshots) and the live events meanwhile into one id order, since the
+// browser's Last-Event-ID is stream-wide and the stream must never show an
+// id while a smaller one it owes is still to come.
+func (s *Server) startSSE(sess *session, p *auth.Principal, channels []string, since string, resume bool) {
+	sess.mu.Lock()
+	sess.principal = p
+	sess.engaged = true
+	sess.mu.Unlock()
+	var reqs []*catchUpReq
+	for _, name := range channels {
+		if rq := sess.register("", name, since, resume, true); rq != nil {
+			reqs = append(reqs, rq)
+		}
+	}
+	if len(reqs) > 0 {
+		go sess.catchUp(reqs)
 	}
 }
 

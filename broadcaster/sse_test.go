@@ -1,9 +1,11 @@
 package broadcaster_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -409,6 +411,135 @@ func TestWritePaceGroupsFrames(t *testing.T) {
 			}
 			if w := writes(); w > 3 {
 				t.Fatalf("5 events right after the first took %d writes, want at most 2", w-1)
+			}
+		})
+	}
+}
+
+// TestSSEPaths: over HTTP/1.1 the node takes an SSE stream's connection
+// over from net/http (no chunking, the body ends with the connection);
+// over HTTP/2 the stream stays with net/http. Both carry the same stream:
+// the preamble, replies, events with ids, heartbeats, and the close event
+// at shutdown.
+func TestSSEPaths(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		http2 bool
+		proto int
+	}{
+		{"HTTP/1.1, taken over", false, 1},
+		{"HTTP/2, net/http", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newNode(t, nodeConfig{http2: tc.http2, opts: func(o *broadcaster.Options) { o.SSEHeartbeat = 50 * time.Millisecond }})
+			tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+			c := e.openSSEFor(t, sseQuery([]string{"/contest/c1"}), bearerHeader(tok))
+			if c.resp.ProtoMajor != tc.proto {
+				t.Fatalf("served over %s, want HTTP/%d", c.resp.Proto, tc.proto)
+			}
+			if ct := c.resp.Header.Get("Content-Type"); ct != "text/event-stream; charset=utf-8" {
+				t.Fatalf("Content-Type %q", ct)
+			}
+			if first := c.nextAny(); !first.isComment || first.comment != "arenacast" {
+				t.Fatalf("first block %+v, want the comment \": arenacast\"", first)
+			}
+			c.expect("subscribed", map[string]any{"channel": "/contest/c1"})
+			id := e.publish("clarification", "/contest/c1", "", true, `{"n":1}`)
+			c.expect("clarification", map[string]any{"id": protocol.IDString(id)})
+			for { // a heartbeat comment follows within the interval
+				if ev := c.nextAny(); ev.isComment && ev.comment == "ping" {
+					break
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			if err := e.srv.Shutdown(ctx, 0); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				ev := c.next()
+				if ev.event == "close" {
+					if m := ev.msg(t); m["code"] != float64(protocol.CloseServerShutdown) {
+						t.Fatalf("close event %v, want code %d", m, protocol.CloseServerShutdown)
+					}
+					break
+				}
+			}
+			if err := c.endErr(); err != io.EOF && err != nil {
+				t.Fatalf("stream ended with %v, want EOF", err)
+			}
+		})
+	}
+}
+
+// TestSSEConnectionEnds: a stream on a taken-over connection ends, and
+// leaves the node's count, when the client leaves, when it reads too slowly
+// (slow consumer), and when a write stays blocked past the write timeout;
+// another client on the channel goes on receiving.
+func TestSSEConnectionEnds(t *testing.T) {
+	payload := `{"pad":"` + strings.Repeat("x", 60000) + `"}`
+	for _, tc := range []struct {
+		name  string
+		opts  func(*broadcaster.Options)
+		drive func(e *env, gone net.Conn, fast *sseClient) // until the stream is to end
+		stat  func(broadcaster.Snapshot) uint64
+	}{
+		// No heartbeat in the test's time: only the reader can notice.
+		{"client leaves", func(o *broadcaster.Options) { o.SSEHeartbeat = time.Hour },
+			func(e *env, gone net.Conn, _ *sseClient) { gone.Close() }, nil},
+		{"slow consumer", func(o *broadcaster.Options) { o.QueueMessages = 16; o.QueueBytes = 1 << 30 },
+			func(e *env, _ net.Conn, fast *sseClient) {
+				for i := 0; e.srv.Stats().SlowConsumers == 0; i++ {
+					if i == 1000 {
+						e.t.Fatal("no slow consumer after 1000 events of 60 KB")
+					}
+					e.publish("clarification", "/contest/c1", "", true, payload)
+					fast.expect("clarification", nil)
+				}
+			}, func(s broadcaster.Snapshot) uint64 { return s.SlowConsumers }},
+		{"write timeout", func(o *broadcaster.Options) {
+			o.QueueMessages, o.QueueBytes, o.WriteTimeout = 1<<20, 1<<30, 300*time.Millisecond
+		}, func(e *env, _ net.Conn, fast *sseClient) {
+			for i := 0; e.srv.Stats().WriteTimeouts == 0; i++ {
+				if i == 1000 {
+					e.t.Fatal("no write timeout after 1000 events of 60 KB")
+				}
+				e.publish("clarification", "/contest/c1", "", true, payload)
+				fast.expect("clarification", nil)
+			}
+		}, func(s broadcaster.Snapshot) uint64 { return s.WriteTimeouts }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opts)
+			tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+			// A client that reads the response head and then nothing.
+			gone, err := net.Dial("tcp", strings.TrimPrefix(e.http.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gone.Close()
+			req := "GET /events/" + sseQuery([]string{"/contest/c1"}) + " HTTP/1.1\r\nHost: arenacast\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+			if _, err := io.WriteString(gone, req); err != nil {
+				t.Fatal(err)
+			}
+			gone.SetReadDeadline(time.Now().Add(waitFor))
+			resp, err := http.ReadResponse(bufio.NewReaderSize(gone, 512), nil)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("stream: %v %v", resp, err)
+			}
+			fast := e.openSSE(sseQuery([]string{"/contest/c1"}), bearerHeader(tok))
+			fast.expect("subscribed", nil)
+			waitUntil(t, func() bool { return e.srv.Stats().Open["sse"] == 2 })
+			tc.drive(e, gone, fast)
+			waitUntil(t, func() bool { return e.srv.Stats().Open["sse"] == 1 })
+			if tc.stat != nil && tc.stat(e.srv.Stats()) != 1 {
+				t.Fatalf("the stream ended, but not counted as %s", tc.name)
+			}
+			id := e.publish("clarification", "/contest/c1", "", true, `{}`)
+			for {
+				if m := fast.expect("clarification", nil); m["id"] == protocol.IDString(id) {
+					break
+				}
 			}
 		})
 	}

@@ -335,7 +335,10 @@ const maxPacked = 64 << 10
 type rawConn struct {
 	net.Conn
 	sc syscall.RawConn // Conn's socket, for non-blocking writes (socketOf); nil: none
-	mu sync.Mutex      // serializes writes to Conn
+	// encode appends frames to b as this connection's messages (see
+	// appendMessages); nil: WebSocket text messages. SSE sets appendSSEs.
+	encode func(b []byte, frames []*frame, pack bool, flush func([]byte) error) ([]byte, error)
+	mu     sync.Mutex // serializes writes to Conn
 
 	// hmu guards closeSent and closeHook. It is not mu, so a closer can
 	// register its hook while a writer blocked on a peer that stopped
@@ -402,7 +405,7 @@ func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) er
 	if c.closeSentNow() {
 		return net.ErrClosed
 	}
-	b, err := appendMessages(*bp, frames, pack, func(b []byte) error {
+	b, err := c.encoder()(*bp, frames, pack, func(b []byte) error {
 		_, err := c.Conn.Write(b)
 		return err
 	})
@@ -411,6 +414,14 @@ func (c *rawConn) writeMessagesLocked(bp *[]byte, frames []*frame, pack bool) er
 	}
 	*bp = b[:0]
 	return err
+}
+
+// encoder returns c.encode, or appendMessages.
+func (c *rawConn) encoder() func([]byte, []*frame, bool, func([]byte) error) ([]byte, error) {
+	if c.encode != nil {
+		return c.encode
+	}
+	return appendMessages
 }
 
 // closeSentNow reports whether the library has written a close frame.
@@ -449,7 +460,7 @@ func (c *rawConn) tryWriteMessages(frames []*frame, pack bool) (finish func() er
 		if !pack {
 			k = chunkOf(frames)
 		}
-		b, _ = appendMessages(b[:0], frames[:k], pack, nil)
+		b, _ = c.encoder()(b[:0], frames[:k], pack, nil)
 		frames = frames[k:]
 		n, err := writeNonBlocking(c.sc, b)
 		if err != nil {

@@ -1,0 +1,215 @@
+package broadcaster
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// sseRawTransport is an SSE stream on a connection taken over from net/http
+// (HTTP/1.1) once the response head is decided: the response has no
+// Content-Length and no chunked encoding, so its body runs until the
+// connection closes (RFC 9112 section 6.3), and the events are written to
+// the socket as they are, by the node's flushers like a WebSocket's frames.
+//
+// Why: a stream left to net/http keeps the request's goroutine parked with
+// its grown stack, net/http's read and write buffers and its background
+// reader (42.9 KiB per idle connection, measured), and it can only be
+// written with blocking calls, by a goroutine per wake-up.
+type sseRawTransport struct {
+	raw  *rawConn
+	pace time.Duration // see wsTransport.waitTurn
+
+	// writeStart is when a blocking write in progress began (unix nanos),
+	// 0 between writes; read by the server's write watch.
+	writeStart atomic.Int64
+
+	// Owned by whoever holds the session's wmu.
+	lastWrite time.Time
+
+	tmu    sync.Mutex  // guards beat, life and ended
+	beat   *time.Timer // the next heartbeat comment
+	life   *time.Timer // the stream's end (lifetime or token expiry)
+	ended  bool
+	closed sync.Once
+}
+
+func (t *sseRawTransport) name() string { return "sse" }
+
+// write is the session writer's path (a socket that was full, or a close
+// flushing its last frames): paced, blocking, under the write watch.
+func (t *sseRawTransport) write(frames []*frame) error {
+	if t.pace > 0 && !t.lastWrite.IsZero() {
+		if d := t.pace - time.Since(t.lastWrite); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	t.writeStart.Store(time.Now().UnixNano())
+	err := t.raw.writeMessages(frames, false)
+	t.writeStart.Store(0)
+	t.lastWrite = time.Now()
+	return err
+}
+
+// tryWrite is the flusher's path: see wsTransport.tryWrite.
+func (t *sseRawTransport) tryWrite(frames []*frame) (finish func() error, err error) {
+	finish, err = t.raw.tryWriteMessages(frames, false)
+	if finish == nil {
+		t.lastWrite = time.Now()
+	}
+	return finish, err
+}
+
+// finishWrite completes a write tryWrite could not, under the write watch.
+func (t *sseRawTransport) finishWrite(f func() error) error {
+	t.writeStart.Store(time.Now().UnixNano())
+	err := f()
+	t.writeStart.Store(0)
+	t.lastWrite = time.Now()
+	return err
+}
+
+// stalled closes the connection when a write has been blocked since
+// before deadline (unix nanos).
+func (t *sseRawTransport) stalled(deadline int64) bool {
+	if start := t.writeStart.Load(); start != 0 && start < deadline {
+		t.raw.abort()
+		return true
+	}
+	return false
+}
+
+// abort ends the connection at once, with nothing more sent.
+func (t *sseRawTransport) abort() {
+	if t.raw != nil {
+		t.raw.abort()
+	}
+}
+
+// close tells the client why the stream ends (a "close" event with the
+// close code, unless the peer is gone) and closes the connection. A write
+// blocked on a peer that stopped reading holds raw.mu: finishClose's abort
+// ends both after Options.CloseTimeout.
+func (t *sseRawTransport) close(code protocol.CloseCode) {
+	t.closed.Do(func() {
+		t.stopTimers()
+		if t.raw == nil {
+			return // never taken over: net/http answers the request
+		}
+		if code != closeGone {
+			t.raw.mu.Lock()
+			if !t.raw.closeSentNow() {
+				msg := `{"type":"close","code":` + strconv.Itoa(int(code)) + `,"reason":"` + code.Reason() + `"}`
+				t.raw.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				t.raw.Conn.Write([]byte("event: close\ndata: " + msg + "\n\n"))
+			}
+			t.raw.hmu.Lock()
+			t.raw.closeSent = true
+			t.raw.hmu.Unlock()
+			t.raw.mu.Unlock()
+		}
+		t.raw.Conn.Close()
+	})
+}
+
+func (t *sseRawTransport) stopTimers() {
+	t.tmu.Lock()
+	defer t.tmu.Unlock()
+	t.ended = true
+	if t.beat != nil {
+		t.beat.Stop()
+	}
+	if t.life != nil {
+		t.life.Stop()
+	}
+}
+
+// start arms the heartbeat and the stream's end, and starts the reader
+// that notices the client leaving. It runs once the session is set up.
+func (t *sseRawTransport) start(sess *session, heartbeat, life time.Duration) {
+	t.tmu.Lock()
+	defer t.tmu.Unlock()
+	if t.ended {
+		return
+	}
+	var beat func()
+	beat = func() {
+		sess.sendFrame(commentFrame)
+		t.tmu.Lock()
+		if !t.ended {
+			t.beat.Reset(heartbeat)
+		}
+		t.tmu.Unlock()
+	}
+	t.beat = time.AfterFunc(heartbeat, beat)
+	t.life = time.AfterFunc(life, func() { sess.shutdown(protocol.CloseServerShutdown) })
+	go t.readLoop(sess)
+}
+
+// readLoop waits for the client to leave: an SSE client sends nothing
+// after its request, so whatever it sends is dropped.
+func (t *sseRawTransport) readLoop(sess *session) {
+	var buf [64]byte
+	for {
+		if _, err := t.raw.Conn.Read(buf[:]); err != nil {
+			sess.shutdown(closeGone)
+			return
+		}
+	}
+}
+
+// appendSSEs is rawConn.encode for SSE: frames as SSE messages (pack does
+// not apply), passing b to flush whenever it reaches rawMax.
+func appendSSEs(b []byte, frames []*frame, _ bool, flush func([]byte) error) ([]byte, error) {
+	for _, f := range frames {
+		b = appendSSE(b, f)
+		if flush != nil && len(b) >= rawMax {
+			if err := flush(b); err != nil {
+				return b[:0], err
+			}
+			b = b[:0]
+		}
+	}
+	return b, nil
+}
+
+// sseHead is the response head of a taken-over SSE stream: the headers
+// already set on w (CORS), the stream's own, and no length or chunking,
+// so the body ends when the connection does.
+func sseHead(w http.ResponseWriter) []byte {
+	h := w.Header().Clone()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Connection", "close")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h.Del("Content-Encoding")
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&b)
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+// takeOver hijacks w's connection for t and writes the response head and
+// preamble. ok false: the connection could not be taken over (nothing was
+// written).
+func (t *sseRawTransport) takeOver(w http.ResponseWriter, preamble string, timeout time.Duration) (ok bool, err error) {
+	head := sseHead(w)
+	c, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false, nil
+	}
+	t.raw = &rawConn{Conn: c, sc: socketOf(c), encode: appendSSEs}
+	c.SetWriteDeadline(time.Now().Add(timeout))
+	_, err = c.Write(append(head, preamble...))
+	c.SetWriteDeadline(time.Time{})
+	return true, err
+}
