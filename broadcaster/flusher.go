@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// flusher writes WebSocket sessions that have frames queued, in rounds, on
+// flusher writes sessions on sockets (WebSockets, and SSE streams taken
+// over from net/http) that have frames queued, in rounds, on
 // one goroutine, with a non-blocking system call per session and round. A
 // session whose socket is full is handed to a goroutine of its own
 // (session.writeLoop) until its queue is empty. The goroutine runs while

@@ -3,9 +3,13 @@ package broadcaster
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -152,4 +156,41 @@ func TestFlusher(t *testing.T) {
 		}
 		pollUntil(t, func() bool { return idle(other) })
 	})
+}
+
+// TestSSECloseBeforeTakeOver: a close that reaches an SSE stream before its
+// connection is taken over (a node shutting down while the stream starts)
+// is not lost: takeOver finishes the stream at once, with the close event,
+// and the client sees its end.
+func TestSSECloseBeforeTakeOver(t *testing.T) {
+	type result struct {
+		ok  bool
+		err error
+	}
+	res := make(chan result, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tr := &sseRawTransport{}
+		tr.close(protocol.CloseServerShutdown)
+		ok, err := tr.takeOver(w, ": arenacast\n\n", 10*time.Second)
+		res <- result{ok, err}
+	}))
+	defer srv.Close()
+	client := srv.Client()
+	client.Timeout = 20 * time.Second // a stream left open fails here
+	resp, err := client.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body) // ends: the connection is closed
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ": arenacast\n\nevent: close\ndata: {\"type\":\"close\",\"code\":4000,\"reason\":\"" + protocol.CloseServerShutdown.Reason() + "\"}\n\n"
+	if resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Fatalf("got %s %q, want 200 %q", resp.Status, body, want)
+	}
+	if r := <-res; !r.ok || !errors.Is(r.err, net.ErrClosed) {
+		t.Fatalf("takeOver: %v %v, want true and net.ErrClosed", r.ok, r.err)
+	}
 }

@@ -217,10 +217,19 @@ func (s *Server) newSession(t transport, remote string) (*session, protocol.Clos
 		return nil, refuse
 	}
 	sess := &session{srv: s, t: t, id: s.nextID.Add(1), remote: remote}
-	s.log.Debug("connection open", "session", sess)
+	// draining is checked again under mu: Shutdown sets it before it takes
+	// its list of sessions under mu, so a session is either in that list
+	// or refused here, never missed by both.
 	s.mu.Lock()
+	if s.draining.Load() {
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+		s.log.Warn("connection refused", "transport", t.name(), "remote", remote, "reason", protocol.CloseServerShutdown.Reason())
+		return nil, protocol.CloseServerShutdown
+	}
 	s.sessions[sess] = struct{}{}
 	s.mu.Unlock()
+	s.log.Debug("connection open", "session", sess)
 	s.stats.connections.Add(1)
 	s.stats.open[transportIndex(t.name())].Add(1)
 	return sess, 0
@@ -346,7 +355,8 @@ func (s *Server) watchWrites(ctx context.Context) {
 }
 
 // stallWatcher is a transport whose blocked writes the server's write
-// watch ends (SSE uses the connection's write deadline instead).
+// watch ends (SSE left with net/http uses the connection's write deadline
+// instead).
 type stallWatcher interface {
 	stalled(deadline int64) bool
 }

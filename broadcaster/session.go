@@ -22,8 +22,8 @@ type transport interface {
 }
 
 // aborter is a transport that can be ended at once, with nothing sent,
-// when its close does not finish within Options.CloseTimeout. (SSE needs
-// none: its writes carry a deadline.)
+// when its close does not finish within Options.CloseTimeout. (SSE left
+// with net/http needs none: its writes carry a deadline.)
 type aborter interface {
 	abort()
 }
@@ -52,8 +52,9 @@ type session struct {
 	authFails   int
 
 	wmu sync.Mutex // held by whoever writes to t: the writer, or the closer
-	// fl writes this session's queue in rounds (a WebSocket whose socket
-	// allows non-blocking writes); nil: a writer goroutine per wake-up.
+	// fl writes this session's queue in rounds (a WebSocket, or an SSE
+	// stream taken over from net/http, whose socket allows non-blocking
+	// writes); nil: a writer goroutine per wake-up.
 	fl *flusher
 
 	mu sync.Mutex // guards the fields below

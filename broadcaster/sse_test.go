@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -437,6 +438,13 @@ func TestSSEPaths(t *testing.T) {
 			if c.resp.ProtoMajor != tc.proto {
 				t.Fatalf("served over %s, want HTTP/%d", c.resp.Proto, tc.proto)
 			}
+			// Taken over: no length, no chunking, the body ends with the
+			// connection. net/http would have chunked it.
+			closeDelimited := len(c.resp.TransferEncoding) == 0 && c.resp.ContentLength == -1 && c.resp.Close
+			if want := tc.proto == 1; closeDelimited != want {
+				t.Fatalf("close-delimited body %v (Transfer-Encoding %q, Content-Length %d, Close %v), want %v",
+					closeDelimited, c.resp.TransferEncoding, c.resp.ContentLength, c.resp.Close, want)
+			}
 			if ct := c.resp.Header.Get("Content-Type"); ct != "text/event-stream; charset=utf-8" {
 				t.Fatalf("Content-Type %q", ct)
 			}
@@ -542,5 +550,60 @@ func TestSSEConnectionEnds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestShutdownWhileStreamsStart: a node shutting down while SSE streams
+// are starting leaves none of them open: each is refused, or ends with its
+// close event or with the connection, and Shutdown returns in time. (A
+// close that came while the connection was being taken over used to leave
+// the stream open forever.)
+func TestShutdownWhileStreamsStart(t *testing.T) {
+	e := newEnv(t, func(o *broadcaster.Options) { o.SSEHeartbeat = time.Hour })
+	tok := e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })
+	addr := strings.TrimPrefix(e.http.URL, "http://")
+	req := "GET /events/" + sseQuery([]string{"/contest/c1"}) + " HTTP/1.1\r\nHost: arenacast\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + tok + "\r\n\r\n"
+	const clients = 500
+	started := make(chan struct{}, clients)
+	ended := make(chan error, clients)
+	for range clients {
+		go func() {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				started <- struct{}{}
+				ended <- err
+				return
+			}
+			defer c.Close()
+			_, err = io.WriteString(c, req)
+			started <- struct{}{}
+			if err != nil {
+				ended <- nil // the node closed it: ended
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(waitFor))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err == nil && resp.StatusCode == http.StatusOK {
+				_, err = io.Copy(io.Discard, resp.Body) // a stream: it must end
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				ended <- errors.New("the stream stayed open after the shutdown")
+				return
+			}
+			ended <- nil // refused (503), or ended
+		}()
+	}
+	for range clients / 2 { // shut down while half are still starting
+		<-started
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := e.srv.Shutdown(ctx, 0); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for range clients {
+		if err := <-ended; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

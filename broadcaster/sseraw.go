@@ -2,6 +2,7 @@ package broadcaster
 
 import (
 	"bytes"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -22,6 +23,8 @@ import (
 // reader (42.9 KiB per idle connection, measured), and it can only be
 // written with blocking calls, by a goroutine per wake-up.
 type sseRawTransport struct {
+	// raw is set by takeOver under tmu, before anything but close, abort
+	// and the write watch can see the session; the write paths run after.
 	raw  *rawConn
 	pace time.Duration // see wsTransport.waitTurn
 
@@ -32,10 +35,12 @@ type sseRawTransport struct {
 	// Owned by whoever holds the session's wmu.
 	lastWrite time.Time
 
-	tmu    sync.Mutex  // guards beat, life and ended
-	beat   *time.Timer // the next heartbeat comment
-	life   *time.Timer // the stream's end (lifetime or token expiry)
-	ended  bool
+	tmu   sync.Mutex  // guards raw's assignment, beat, life, ended and code
+	beat  *time.Timer // the next heartbeat comment
+	life  *time.Timer // the stream's end (lifetime or token expiry)
+	ended bool        // close ran
+	code  protocol.CloseCode
+	// closed makes close run once.
 	closed sync.Once
 }
 
@@ -86,47 +91,54 @@ func (t *sseRawTransport) stalled(deadline int64) bool {
 
 // abort ends the connection at once, with nothing more sent.
 func (t *sseRawTransport) abort() {
-	if t.raw != nil {
-		t.raw.abort()
+	t.tmu.Lock()
+	raw := t.raw
+	t.tmu.Unlock()
+	if raw != nil {
+		raw.abort()
 	}
 }
 
-// close tells the client why the stream ends (a "close" event with the
-// close code, unless the peer is gone) and closes the connection. A write
-// blocked on a peer that stopped reading holds raw.mu: finishClose's abort
-// ends both after Options.CloseTimeout.
+// close ends the stream: it stops the timers and, once the connection is
+// taken over, finishes it (finishStream). A close that comes before (a
+// node shutting down while the stream starts) is recorded, and takeOver
+// finishes the stream as soon as it has the connection.
 func (t *sseRawTransport) close(code protocol.CloseCode) {
 	t.closed.Do(func() {
-		t.stopTimers()
-		if t.raw == nil {
-			return // never taken over: net/http answers the request
+		t.tmu.Lock()
+		t.ended, t.code = true, code
+		if t.beat != nil {
+			t.beat.Stop()
 		}
-		if code != closeGone {
-			t.raw.mu.Lock()
-			if !t.raw.closeSentNow() {
-				msg := `{"type":"close","code":` + strconv.Itoa(int(code)) + `,"reason":"` + code.Reason() + `"}`
-				t.raw.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-				t.raw.Conn.Write([]byte("event: close\ndata: " + msg + "\n\n"))
-			}
-			t.raw.hmu.Lock()
-			t.raw.closeSent = true
-			t.raw.hmu.Unlock()
-			t.raw.mu.Unlock()
+		if t.life != nil {
+			t.life.Stop()
 		}
-		t.raw.Conn.Close()
+		raw := t.raw
+		t.tmu.Unlock()
+		if raw != nil {
+			finishStream(raw, code)
+		}
 	})
 }
 
-func (t *sseRawTransport) stopTimers() {
-	t.tmu.Lock()
-	defer t.tmu.Unlock()
-	t.ended = true
-	if t.beat != nil {
-		t.beat.Stop()
+// finishStream tells the client why the stream ends (a "close" event with
+// the close code, unless the peer is gone) and closes the connection. A
+// write blocked on a peer that stopped reading holds raw.mu: finishClose's
+// abort ends both after Options.CloseTimeout.
+func finishStream(raw *rawConn, code protocol.CloseCode) {
+	if code != closeGone {
+		raw.mu.Lock()
+		if !raw.closeSentNow() {
+			msg := `{"type":"close","code":` + strconv.Itoa(int(code)) + `,"reason":"` + code.Reason() + `"}`
+			raw.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			raw.Conn.Write([]byte("event: close\ndata: " + msg + "\n\n"))
+		}
+		raw.hmu.Lock()
+		raw.closeSent = true
+		raw.hmu.Unlock()
+		raw.mu.Unlock()
 	}
-	if t.life != nil {
-		t.life.Stop()
-	}
+	raw.Conn.Close()
 }
 
 // start arms the heartbeat and the stream's end, and starts the reader
@@ -200,16 +212,25 @@ func sseHead(w http.ResponseWriter) []byte {
 
 // takeOver hijacks w's connection for t and writes the response head and
 // preamble. ok false: the connection could not be taken over (nothing was
-// written).
+// written). If the session was closed meanwhile, the stream is finished
+// here and err is net.ErrClosed.
 func (t *sseRawTransport) takeOver(w http.ResponseWriter, preamble string, timeout time.Duration) (ok bool, err error) {
 	head := sseHead(w)
 	c, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return false, nil
 	}
-	t.raw = &rawConn{Conn: c, sc: socketOf(c), encode: appendSSEs}
+	raw := &rawConn{Conn: c, sc: socketOf(c), encode: appendSSEs}
 	c.SetWriteDeadline(time.Now().Add(timeout))
 	_, err = c.Write(append(head, preamble...))
 	c.SetWriteDeadline(time.Time{})
+	t.tmu.Lock()
+	t.raw = raw
+	ended, code := t.ended, t.code
+	t.tmu.Unlock()
+	if ended {
+		finishStream(raw, code)
+		return true, net.ErrClosed
+	}
 	return true, err
 }
