@@ -36,7 +36,7 @@ type Server struct {
 	closing  atomic.Int64
 	draining atomic.Bool
 
-	// flushers write WebSocket sessions in rounds (flusher); set in New.
+	// flushers write sessions on sockets in rounds (flusher); set in New.
 	flushers []*flusher
 
 	mu       sync.Mutex // guards sessions

@@ -261,17 +261,11 @@ func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 func (s *session) writeLoop() {
 	for {
 		s.wmu.Lock()
-		s.mu.Lock()
-		if s.closed || len(s.queue) == 0 {
-			s.writing = false
-			s.mu.Unlock()
+		batch := s.takeBatch()
+		if batch == nil {
 			s.wmu.Unlock()
 			return
 		}
-		batch := s.takeQueueLocked()
-		s.mu.Unlock()
-
-		batch = compact(batch)
 		err := s.t.write(batch)
 		s.wmu.Unlock()
 		s.wrote(batch)
@@ -282,14 +276,23 @@ func (s *session) writeLoop() {
 	}
 }
 
-// takeQueueLocked takes the queue for a write.
-func (s *session) takeQueueLocked() []*frame {
+// takeBatch takes the queue for a write; the caller holds wmu. It returns
+// nil, and clears writing, when the session is closed or has nothing
+// queued: whoever was writing stops.
+func (s *session) takeBatch() []*frame {
+	s.mu.Lock()
+	if s.closed || len(s.queue) == 0 {
+		s.writing = false
+		s.mu.Unlock()
+		return nil
+	}
 	batch := s.queue
 	s.queue = nil
 	s.queueBytes = 0
 	s.holes = 0
 	clear(s.boardIdx)
-	return batch
+	s.mu.Unlock()
+	return compact(batch) // outside mu: the queue is the writer's now
 }
 
 // wrote accounts for a written batch and recycles it.
@@ -511,16 +514,11 @@ func (s *session) flushOnce(f *flusher) {
 	if !s.wmu.TryLock() {
 		return // a closer holds wmu: the session is closed
 	}
-	s.mu.Lock()
-	if s.closed || len(s.queue) == 0 {
-		s.writing = false
-		s.mu.Unlock()
+	batch := s.takeBatch()
+	if batch == nil {
 		s.wmu.Unlock()
 		return
 	}
-	batch := s.takeQueueLocked()
-	s.mu.Unlock()
-	batch = compact(batch)
 	t := s.t.(nonBlockingWriter)
 	finish, err := t.tryWrite(batch)
 	if finish != nil {

@@ -180,7 +180,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	}
 
 	rc := http.NewResponseController(w)
-	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, pace: s.opts.WritePace, done: make(chan struct{})}
+	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, done: make(chan struct{})}
+	t.pace = s.opts.WritePace
 	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		// 503 for both; EventSource gives up on it, client-js retries.
@@ -231,7 +232,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 // serveSSERaw serves an authorized SSE request on a connection taken over
 // from net/http (sseRawTransport); the handler returns once the stream runs.
 func (s *Server) serveSSERaw(w http.ResponseWriter, r *http.Request, p *auth.Principal, channels []string, since string, resume bool, preamble string, life time.Duration) {
-	t := &sseRawTransport{pace: s.opts.WritePace}
+	t := &sseRawTransport{}
+	t.pace = s.opts.WritePace
 	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", refused.Reason())
@@ -282,10 +284,9 @@ type sseTransport struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	pace    time.Duration // Options.WritePace: see wsTransport.waitTurn
-
-	// Owned by whoever holds the session's wmu.
-	lastWrite time.Time // when the previous write ended
+	// pacedWriter: its pace and lastWrite (the write deadline, not the
+	// write watch, bounds this transport's writes).
+	pacedWriter
 
 	mu       sync.Mutex // guards the writes below and finished
 	buf      []byte
@@ -299,15 +300,11 @@ type sseTransport struct {
 func (t *sseTransport) name() string { return "sse" }
 
 // write sends frames as SSE messages in one write and flush, at least
-// pace after the previous write (as a WebSocket's writer waits: see
-// wsTransport.waitTurn), so under sustained traffic frames leave in groups
+// pace after the previous write (pacedWriter.waitTurn), so under sustained
+// traffic frames leave in groups
 // and a fan-out does not wake every SSE writer for every event.
 func (t *sseTransport) write(frames []*frame) error {
-	if t.pace > 0 && !t.lastWrite.IsZero() {
-		if d := t.pace - time.Since(t.lastWrite); d > 0 {
-			time.Sleep(d)
-		}
-	}
+	t.waitTurn()
 	defer func() { t.lastWrite = time.Now() }()
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/arenacast/arenacast/protocol"
@@ -25,15 +24,8 @@ import (
 type sseRawTransport struct {
 	// raw is set by takeOver under tmu, before anything but close, abort
 	// and the write watch can see the session; the write paths run after.
-	raw  *rawConn
-	pace time.Duration // see wsTransport.waitTurn
-
-	// writeStart is when a blocking write in progress began (unix nanos),
-	// 0 between writes; read by the server's write watch.
-	writeStart atomic.Int64
-
-	// Owned by whoever holds the session's wmu.
-	lastWrite time.Time
+	raw *rawConn
+	pacedWriter
 
 	tmu   sync.Mutex  // guards raw's assignment, beat, life, ended and code
 	beat  *time.Timer // the next heartbeat comment
@@ -49,40 +41,21 @@ func (t *sseRawTransport) name() string { return "sse" }
 // write is the session writer's path (a socket that was full, or a close
 // flushing its last frames): paced, blocking, under the write watch.
 func (t *sseRawTransport) write(frames []*frame) error {
-	if t.pace > 0 && !t.lastWrite.IsZero() {
-		if d := t.pace - time.Since(t.lastWrite); d > 0 {
-			time.Sleep(d)
-		}
-	}
-	t.writeStart.Store(time.Now().UnixNano())
-	err := t.raw.writeMessages(frames, false)
-	t.writeStart.Store(0)
-	t.lastWrite = time.Now()
-	return err
+	t.waitTurn()
+	t.begin()
+	defer t.end()
+	return t.raw.writeMessages(frames, false)
 }
 
-// tryWrite is the flusher's path: see wsTransport.tryWrite.
+// tryWrite is the flusher's write (nonBlockingWriter).
 func (t *sseRawTransport) tryWrite(frames []*frame) (finish func() error, err error) {
-	finish, err = t.raw.tryWriteMessages(frames, false)
-	if finish == nil {
-		t.lastWrite = time.Now()
-	}
-	return finish, err
-}
-
-// finishWrite completes a write tryWrite could not, under the write watch.
-func (t *sseRawTransport) finishWrite(f func() error) error {
-	t.writeStart.Store(time.Now().UnixNano())
-	err := f()
-	t.writeStart.Store(0)
-	t.lastWrite = time.Now()
-	return err
+	return t.tryRaw(t.raw, frames, false)
 }
 
 // stalled closes the connection when a write has been blocked since
 // before deadline (unix nanos).
 func (t *sseRawTransport) stalled(deadline int64) bool {
-	if start := t.writeStart.Load(); start != 0 && start < deadline {
+	if t.stalledSince(deadline) {
 		t.raw.abort()
 		return true
 	}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -48,7 +47,8 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		cw.br.Reset(cw.raw)
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
-	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1", pace: s.opts.WritePace}
+	t := &wsTransport{c: c, raw: cw.raw, batch: r.URL.Query().Get("batch") == "1"}
+	t.pace = s.opts.WritePace
 	sess, refused := s.newSession(t, r.RemoteAddr)
 	if sess == nil {
 		c.Close(websocket.StatusCode(refused), refused.Reason())
@@ -73,15 +73,11 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 	go t.readLoop(sess)
 }
 
-// wsWritePace is the shortest time between two writes to one WebSocket
-// connection. A writer that wakes sooner after its previous write waits for
-// the rest of it, so frames arriving meanwhile queue up and leave together
-// in one system call. A connection that receives less than one frame per
-// pace never waits. Under sustained traffic it bounds the system calls per
-// connection to 1/pace per second, at the price of up to two paces of
-// added latency: the write system call (and, on loopback, the receiver's
-// TCP path, which runs on the sender's CPU) costs far more than encoding
-// a frame, so this is what decides deliveries per CPU-second
+// wsWritePace is the default Options.WritePace: the shortest time between
+// two writes to one connection, so that frames arriving meanwhile leave
+// together in one system call. The write system call (and, on loopback,
+// the receiver's TCP path, which runs on the sender's CPU) costs far more
+// than encoding a frame, so this is what decides deliveries per CPU-second
 // (docs/benchmarks.md).
 const wsWritePace = 20 * time.Millisecond
 
@@ -90,16 +86,9 @@ const wsWritePace = 20 * time.Millisecond
 // writer goroutine).
 type wsTransport struct {
 	c     *websocket.Conn
-	raw   *rawConn      // c's connection; nil when Accept did not hijack through hijackingWriter
-	batch bool          // the client asked for newline-packed frames (?batch=1)
-	pace  time.Duration // see wsWritePace; 0 writes at once
-
-	// writeStart is when the write in progress began (unix nanos), 0
-	// between writes; set by the writer, read by the server's write watch.
-	writeStart atomic.Int64
-
-	// Owned by whoever holds the session's wmu.
-	lastWrite time.Time // when the previous write ended
+	raw   *rawConn // c's connection; nil when Accept did not hijack through hijackingWriter
+	batch bool     // the client asked for newline-packed frames (?batch=1)
+	pacedWriter
 }
 
 func (t *wsTransport) name() string { return "websocket" }
@@ -143,64 +132,27 @@ func handleOffStack(sess *session, b []byte, binary bool) {
 }
 
 // write sends frames, each as its own WebSocket message (or packed with
-// ?batch=1), in one system call per 64 KiB (rawConn.writeMessages).
-// waitTurn sleeps until a pace has passed since the previous write; a
-// connection written to less often never waits. write calls it first.
-//
-// Waiting here, after the session took its batch, can delay a frame by up to
-// two paces. Waiting in the session writer before it takes the queue bounds
-// that to one in theory, but measured worse (two make bench runs: p99 at 250
-// ev/s 360-377 ms against 164 ms, docs/benchmarks.md), for reasons not yet
-// understood, so it stays here.
-func (t *wsTransport) waitTurn() {
-	if t.pace > 0 && !t.lastWrite.IsZero() {
-		if d := t.pace - time.Since(t.lastWrite); d > 0 {
-			time.Sleep(d)
-		}
-	}
-}
-
+// ?batch=1), in one system call per 64 KiB (rawConn.writeMessages), at
+// least a pace after the previous write, under the write watch.
 func (t *wsTransport) write(frames []*frame) error {
 	t.waitTurn()
-	// The server's write watch (Server.watchWrites) closes the connection
-	// if this call is still running after the write timeout: a peer that
-	// stops reading blocks it once the socket buffers are full.
-	t.writeStart.Store(time.Now().UnixNano())
-	var err error
+	t.begin()
+	defer t.end()
 	if t.raw != nil {
-		err = t.raw.writeMessages(frames, t.batch)
-	} else {
-		err = t.writeFrames(frames)
+		return t.raw.writeMessages(frames, t.batch)
 	}
-	t.writeStart.Store(0)
-	t.lastWrite = time.Now()
-	return err
+	return t.writeFrames(frames)
 }
 
-// tryWrite is write for the flusher: one non-blocking system call, no
-// pacing (the flusher paces its rounds). A non-nil finish writes the rest
-// and must be called, through t.finishWrite.
+// tryWrite is the flusher's write (nonBlockingWriter).
 func (t *wsTransport) tryWrite(frames []*frame) (finish func() error, err error) {
-	finish, err = t.raw.tryWriteMessages(frames, t.batch)
-	if finish == nil {
-		t.lastWrite = time.Now()
-	}
-	return finish, err
-}
-
-// finishWrite completes a write tryWrite could not, under the write watch.
-func (t *wsTransport) finishWrite(f func() error) error {
-	t.writeStart.Store(time.Now().UnixNano())
-	err := f()
-	t.writeStart.Store(0)
-	t.lastWrite = time.Now()
-	return err
+	return t.tryRaw(t.raw, frames, t.batch)
 }
 
 // stalled closes the connection when a write has been running since
 // before deadline (unix nanos), and reports whether it did.
 func (t *wsTransport) stalled(deadline int64) bool {
-	if start := t.writeStart.Load(); start != 0 && start < deadline {
+	if t.stalledSince(deadline) {
 		t.c.CloseNow()
 		return true
 	}
