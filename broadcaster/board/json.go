@@ -128,4 +128,3 @@ func appendString(out []byte, s string) []byte {
 	out = append(out, s...)
 	return append(out, '"')
 }
-
