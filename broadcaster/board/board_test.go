@@ -318,6 +318,11 @@ func TestDeliveredAndFold(t *testing.T) {
 	for round := 0; round < 50; round++ {
 		b := mustParse(t, `{"row_key":"team","rows":[{"team":"a"},{"team":"b"},{"team":"c"},{"team":"d"},{"team":"e"},{"team":"f"}],"time":0}`)
 		client := newClientBoard(t, b.Encode())
+		replica, err := NewReplica(b.Encode(), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		version := uint64(1)
 		folding := newClientBoard(t, b.Encode())
 		var pending []byte // the fold of the patches since the last flush
 		next := 0
@@ -328,6 +333,13 @@ func TestDeliveredAndFold(t *testing.T) {
 			}
 			applied++
 			client.apply(t, d)
+			if ok, err := replica.Patch(d, version+1, version); !ok || err != nil {
+				t.Fatalf("Replica.Patch = %v, %v", ok, err)
+			}
+			version++
+			if got, want := view(t, replica.Encode()), view(t, b.Encode()); !reflect.DeepEqual(got, want) {
+				t.Fatalf("round %d patch %d: replica %s\nnode board %s", round, i, replica.Encode(), b.Encode())
+			}
 			if got, want := client.value(), view(t, b.Encode()); !reflect.DeepEqual(got, want) {
 				t.Fatalf("round %d patch %d: client board %v\nnode board %s", round, i, got, b.Encode())
 			}
@@ -395,5 +407,21 @@ func TestMergePatch(t *testing.T) {
 		if err != nil || string(got) != tt.want {
 			t.Errorf("MergePatch(%s, %s) = %s, %v; want %s", tt.target, tt.patch, got, err, tt.want)
 		}
+	}
+}
+
+func TestReplicaStaleAndGap(t *testing.T) {
+	r, err := NewReplica([]byte(base), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := r.Patch([]byte(`{"rows":{"a":{"team":"a"}}}`), 10, 0); ok || err != nil {
+		t.Fatalf("a patch at the version: %v, %v; want ignored", ok, err)
+	}
+	if _, err := r.Patch([]byte(`{"rows":{"a":{"team":"a"}}}`), 12, 11); !errors.Is(err, ErrGap) {
+		t.Fatalf("a patch after a missed one: %v; want ErrGap", err)
+	}
+	if ok, err := r.Patch([]byte(`{"rows":{"a":{"team":"a"}}}`), 12, 10); !ok || err != nil || r.Version() != 12 {
+		t.Fatalf("the next patch: %v, %v, version %d", ok, err, r.Version())
 	}
 }

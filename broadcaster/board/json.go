@@ -128,3 +128,26 @@ func appendString(out []byte, s string) []byte {
 	out = append(out, s...)
 	return append(out, '"')
 }
+
+// HasRowKey reports whether data is a JSON object with a top-level row_key
+// member: a board meant to be keyed (Parse tells whether it is a valid one).
+func HasRowKey(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if tok == "row_key" {
+			return true
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return false
+		}
+	}
+	return false
+}
