@@ -106,6 +106,12 @@ type Options struct {
 	// negative: not sent.
 	ScoreboardRefetchSpread time.Duration
 
+	// DebugStoredTime adds stored_us, the time the stream stored the
+	// event (microseconds), to every delivery, so a load tool can split
+	// the publish path (publisher to store) from the node (store to
+	// write). For measurements; clients must not rely on it.
+	DebugStoredTime bool
+
 	// WritePace is the shortest time between two writes to one WebSocket
 	// or SSE connection: frames arriving meanwhile go out together in the
 	// next write. The node's flushers write WebSockets in rounds at least

@@ -129,6 +129,12 @@ func (f *fanoutResult) table(w io.Writer) {
 			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores, srv50, srv99)
 	}
 	tw.Flush()
+	for _, s := range f.Steps {
+		if s.ToStore != nil {
+			fmt.Fprintf(w, "%.0f ev/s split (--debug-stored-time): publisher to store p50 %s p99 %s ms; store to client p50 %s p99 %s ms\n",
+				s.TargetRate, ms(s.ToStore.P50), ms(s.ToStore.P99), ms(s.FromStore.P50), ms(s.FromStore.P99))
+		}
+	}
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)
 	}
