@@ -483,7 +483,7 @@ func TestBoardBudget(t *testing.T) {
 	v.take(cl.expect("scoreboard_update", nil))
 
 	others := keyedBoard(20, `"other":true,`)
-	var last2 uint64 // c2's version
+	var last2 uint64          // c2's version
 	for i := 2; i <= 9; i++ { // each about 600 bytes: several times the budget
 		ch := fmt.Sprintf("/contest/c%d", i)
 		e.publish("scoreboard_update", ch, "", true, others)

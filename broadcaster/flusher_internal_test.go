@@ -225,7 +225,7 @@ func (w *countingWriter) write(frames []*frame) error {
 	return err
 }
 func (w *countingWriter) close(protocol.CloseCode) {}
-func (w *countingWriter) name() string          { return "websocket" }
+func (w *countingWriter) name() string             { return "websocket" }
 
 func (w *countingWriter) counts() (writes, frames int) {
 	w.mu.Lock()
