@@ -1,10 +1,9 @@
 package broadcaster
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
+	"math"
 	"time"
 
 	"github.com/arenacast/arenacast/auth"
@@ -218,6 +217,9 @@ type catchUpReq struct {
 	id      string // the subscribe message's id, echoed on the reply
 	after   uint64
 	resume  bool
+	// foreign: since is no id this server issued (garbage, another
+	// deployment's): answered recovered:false with no history.
+	foreign bool
 }
 
 // register does the work of subscribe up to the history: it answers
@@ -236,20 +238,26 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 		s.send(protocol.ErrorReply(id, code, name, err.Error()))
 		return nil
 	}
+	// A since that is no id of ours is treated like an id this stream
+	// does not know: recovered:false, then live events (docs/protocol.md).
 	var after uint64
+	foreign := false
 	if resume {
 		if after, err = protocol.ParseID(since); err != nil {
-			s.send(protocol.ErrorReply(id, protocol.ErrBadRequest, name, "since: "+err.Error()))
-			return nil
+			foreign = true
 		}
 	}
 	s.mu.Lock()
 	p := s.principal
-	_, dup := s.subs[name]
+	old := s.subs[name]
 	n := len(s.subs)
+	var recovered bool
+	if old != nil && resume {
+		recovered = !foreign && after >= old.st.from && after <= s.srv.stats.lastConsumed.Load()
+	}
 	s.mu.Unlock()
-	if dup {
-		s.send(protocol.SubscribedReply(id, name, false, false))
+	if old != nil {
+		s.send(protocol.SubscribedReply(id, name, resume, recovered))
 		return nil
 	}
 	if n >= s.srv.opts.MaxSubscriptions {
@@ -283,7 +291,8 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 	}
 	routeCh, _ := protocol.ParseChannel(sub.route)
 	snapshot := !resume && (ch.Kind == protocol.KindContest || ch.Kind == protocol.KindScoreboard)
-	sub.st = &chanState{replaying: resume || snapshot || hold}
+	// from is known once the channel goes live or its history is read.
+	sub.st = &chanState{replaying: resume || snapshot || hold, from: math.MaxUint64}
 
 	s.mu.Lock()
 	if s.closed {
@@ -309,10 +318,13 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 		return nil
 	}
 	if !sub.st.replaying {
+		s.mu.Lock()
+		sub.st.from = s.srv.stats.lastConsumed.Load() // read after joining the hub
+		s.mu.Unlock()
 		s.send(protocol.SubscribedReply(id, name, false, false))
 		return nil
 	}
-	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume}
+	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume, foreign: foreign}
 }
 
 // catchUp sends, for each request, the subscribed reply and then the
@@ -322,8 +334,12 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 // with several requests the frames of all channels are merged into one id
 // order: an SSE client's Last-Event-ID is stream-wide, so the stream must
 // never show an id before a smaller one it still owes.
+//
+// History goes into the bounded queue a page at a time, as the connection
+// drains it (replay.go), so a backlog of any size inside the stream's
+// history resumes; live frames wait behind it.
 func (s *session) catchUp(reqs []*catchUpReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bus := s.srv.opts.Bus
 	// The subscriptions are already in the hub, so every event the node
@@ -332,111 +348,80 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 	// fetched only when memory cannot answer.
 	upTo := s.srv.stats.lastConsumed.Load()
 	var lastErr error
-	memory := make([][]*protocol.Event, len(reqs))
-	fromMemory := make([]bool, len(reqs))
+	srcs := make([]*historySource, len(reqs))
 	needStream := false
 	for i, rq := range reqs {
-		if rq.resume {
-			memory[i], fromMemory[i] = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
-			needStream = needStream || !fromMemory[i]
+		h := &historySource{sub: rq.sub, ch: rq.routeCh, cursor: rq.after}
+		if rq.resume && !rq.foreign {
+			h.mem, h.fromMem = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
+			needStream = needStream || !h.fromMem
 		}
+		srcs[i] = h
 	}
 	if needStream {
-		upTo, lastErr = bus.LastID(ctx)
+		lctx, lcancel := context.WithTimeout(ctx, historyTimeout)
+		upTo, lastErr = bus.LastID(lctx)
+		lcancel()
 	}
-	type result struct {
-		history   []*frame
-		recovered bool
-		err       error
-	}
-	results := make([]result, len(reqs))
+	errs := make([]error, len(reqs))
 	for i, rq := range reqs {
-		r := &results[i]
-		sub := rq.sub
-		r.err = lastErr
+		h := srcs[i]
+		h.upTo = upTo
+		err := lastErr
 		switch {
-		case fromMemory[i]:
-			for _, ev := range memory[i] {
-				if sub.sees(ev) {
-					r.history = append(r.history, newEventFrame(ev, sub.client))
-				}
-			}
-			r.recovered = true
-			s.srv.stats.countResume(true, nil)
-		case r.err != nil:
+		case rq.foreign:
+			h.done = true // not an id of ours: nothing to replay, recovered:false
+			err = nil
+		case h.fromMem:
+			err = h.fill(ctx, bus)
+		case err != nil:
 		case rq.resume:
-			r.recovered, r.err = bus.Replay(ctx, rq.routeCh, rq.after, upTo, func(ev *protocol.Event) {
-				if sub.sees(ev) {
-					r.history = append(r.history, newEventFrame(ev, sub.client))
-				}
-			})
-			s.srv.stats.countResume(r.recovered, r.err)
+			err = h.fill(ctx, bus)
 		case rq.routeCh.Kind == protocol.KindContest:
+			sctx, scancel := context.WithTimeout(ctx, historyTimeout)
 			var ev *protocol.Event
-			ev, r.err = s.srv.snapshot(ctx, sub, rq.routeCh, upTo)
+			ev, err = s.srv.snapshot(sctx, rq.sub, rq.routeCh, upTo)
+			scancel()
 			if ev != nil {
-				r.history = append(r.history, newEventFrame(ev, sub.client))
+				h.buf = append(h.buf, ev)
 			}
 		}
-		if r.err != nil {
-			s.srv.log.Warn("history unavailable", "session", s.id, "channel", sub.route, "err", r.err)
+		if !rq.resume || err != nil {
+			h.done = true
+		}
+		if err != nil {
+			s.srv.log.Warn("history unavailable", "session", s.id, "channel", rq.sub.route, "err", err)
 			if !rq.resume {
-				r.err = nil // a missing snapshot is not worth an error reply
+				err = nil // a missing snapshot is not worth an error reply
 			}
 		}
-		s.send(protocol.SubscribedReply(rq.id, sub.client, rq.resume, r.recovered && r.err == nil))
-		if r.err != nil {
-			s.send(protocol.ErrorReply(rq.id, protocol.ErrInternal, sub.client, "history is unavailable; refetch state"))
+		errs[i] = err
+		s.send(protocol.SubscribedReply(rq.id, rq.sub.client, rq.resume, h.complete && err == nil))
+		if err != nil {
+			s.send(protocol.ErrorReply(rq.id, protocol.ErrInternal, rq.sub.client, "history is unavailable; refetch state"))
 		}
 	}
-
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	var out []*frame
 	for i, rq := range reqs {
 		st := rq.sub.st
-		if st.ended {
-			continue
-		}
-		st.replaying = false
-		// An id past the stream's end (unknown here) must not hold back
-		// the live events that follow the recovered:false reply.
-		if rq.resume && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
+		// Frames up to since are the client's already. An id past the
+		// stream's end (unknown here) must not hold back the live events
+		// that follow the recovered:false reply.
+		if rq.resume && !rq.foreign && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
 			st.last = rq.after
 		}
-		for _, list := range [][]*frame{results[i].history, st.pending} {
-			for _, f := range list {
-				if f.seq <= st.last {
-					continue
-				}
-				st.last = f.seq
-				out = append(out, f)
-			}
+		st.from = upTo
+		if rq.resume && srcs[i].complete && errs[i] == nil {
+			st.from = rq.after
 		}
-		st.pending = nil
-	}
-	if len(reqs) > 1 {
-		slices.SortStableFunc(out, func(a, b *frame) int { return cmp.Compare(a.seq, b.seq) })
-	}
-	var start, ok = false, true
-	for _, f := range out {
-		var st1 bool
-		if st1, ok = s.enqueueLocked(f); !ok {
-			break
-		}
-		start = start || st1
 	}
 	s.mu.Unlock()
-	if !ok {
-		s.srv.stats.slowConsumers.Add(1)
-		s.shutdown(protocol.CloseSlowConsumer)
-		return
-	}
-	if start {
-		s.startWriter()
+
+	done := s.replayHistory(ctx, srcs, upTo)
+	for i, rq := range reqs {
+		if rq.resume {
+			s.srv.stats.countResume(done, srcs[i].complete, errs[i])
+		}
 	}
 }
 

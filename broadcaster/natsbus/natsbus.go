@@ -305,8 +305,9 @@ func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event
 	}
 }
 
-// Replay calls fn for the stored events of ch with after < id <= upTo.
-func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event)) (bool, error) {
+// Replay calls fn for the stored events of ch with after < id <= upTo,
+// until fn returns false.
+func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event) bool) (bool, error) {
 	info, err := b.stream.Info(ctx)
 	if err != nil {
 		return false, fmt.Errorf("natsbus: stream info: %w", err)
@@ -325,7 +326,7 @@ func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint6
 	if start > upTo {
 		return complete, nil
 	}
-	err = b.scan(ctx, ch, start, upTo, func(ev *protocol.Event) bool { fn(ev); return true })
+	err = b.scan(ctx, ch, start, upTo, fn)
 	return complete, err
 }
 
