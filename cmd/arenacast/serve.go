@@ -335,13 +335,24 @@ func (c *Serve) Run(ctx context.Context) error {
 	log.Info("shutting down", "drain", c.drain)
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	// Stop accepting first; then tell clients to reconnect elsewhere.
-	hsDone := make(chan error, 1)
-	go func() { hsDone <- hs.Shutdown(sctx) }()
+	// The listener stays open for the drain window: /readyz answers 503
+	// draining:true (so the load balancer sees the node turn unready),
+	// connections arriving meanwhile are closed with 4000 (SSE: 503), and
+	// the clients are told to reconnect elsewhere, spread over the window.
+	// Then the listener closes.
+	drainEnd := time.Now().Add(c.drain)
 	if err := srv.Shutdown(sctx, c.drain); err != nil {
 		log.Warn("graceful shutdown incomplete", "err", err)
 	}
-	<-hsDone
+	if d := time.Until(drainEnd); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-sctx.Done():
+		}
+	}
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http server shutdown incomplete", "err", err)
+	}
 	stopRun()
 	<-demoDone
 	<-runErr
