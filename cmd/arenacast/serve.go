@@ -40,6 +40,7 @@ type Serve struct {
 	sseHeartbeat, sseLifetime, ticketTTL  time.Duration
 	scoreboardInterval                    time.Duration
 	drain, shutdownTimeout                time.Duration
+	consumerStall, natsConnectTimeout     time.Duration
 	logFormat, logLevel                   string
 	metricsListen                         string
 	pprof                                 bool // /debug/pprof/ on the metrics listener
@@ -97,6 +98,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
+	consumerStall := e.Duration("consumer-stall-timeout", 5*time.Second, "/readyz turns 503 (\"consumer\":\"stalled\") when the node's consumer made no progress for this long while the stream holds events it has not routed")
+	natsConnectTimeout := e.Duration("nats-connect-timeout", 60*time.Second, "at start, keep retrying (with backoff) to reach NATS and create the stream for this long, e.g. while a fresh cluster elects its JetStream leader")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
@@ -131,6 +134,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.scoreboardInterval = *scoreboardInterval
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
+	c.consumerStall, c.natsConnectTimeout = *consumerStall, *natsConnectTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
 	if *gcPercent < 0 {
@@ -255,7 +259,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
 		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
-		ScoreboardMinInterval: c.scoreboardInterval,
+		ScoreboardMinInterval: c.scoreboardInterval, ConsumerStall: c.consumerStall,
 	})
 	if err != nil {
 		return err
