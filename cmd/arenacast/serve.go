@@ -234,7 +234,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
-		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log,
+		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log, ConnectTimeout: c.natsConnectTimeout,
 	})
 	if err != nil {
 		return err
