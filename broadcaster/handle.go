@@ -351,7 +351,9 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 	srcs := make([]*historySource, len(reqs))
 	needStream := false
 	for i, rq := range reqs {
-		h := &historySource{sub: rq.sub, ch: rq.routeCh, cursor: rq.after}
+		// Several channels (SSE) share the read size, so one stream's
+		// buffers stay about one read's worth.
+		h := &historySource{sub: rq.sub, ch: rq.routeCh, cursor: rq.after, fetch: max(replayFetch/len(reqs), 64)}
 		if rq.resume && !rq.foreign {
 			h.mem, h.fromMem = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
 			needStream = needStream || !h.fromMem
@@ -360,7 +362,11 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 	}
 	if needStream {
 		lctx, lcancel := context.WithTimeout(ctx, historyTimeout)
-		upTo, lastErr = bus.LastID(lctx)
+		if last, err := bus.LastID(lctx); err != nil {
+			lastErr = err
+		} else {
+			upTo = last
+		}
 		lcancel()
 	}
 	errs := make([]error, len(reqs))

@@ -15,9 +15,15 @@ import (
 // lasts as long as the client takes to drain it.
 const historyTimeout = 30 * time.Second
 
-// replayFetch is how many stored events of a channel one stream read
-// takes; the next read starts after the last one it passed.
+// replayFetch is how many stored events one stream read takes (shared
+// among the channels of one catch-up); the next read starts after the last
+// one it passed.
 const replayFetch = 1000
+
+// maxReplayRounds bounds the rounds of a replay whose waiting live events
+// outgrew the queue again and again: a client that cannot even keep up
+// with the live rate is a slow consumer (4001), as it would be live.
+const maxReplayRounds = 16
 
 // errReplayGap: the stream discarded events a replay still had to send
 // (its retention limits passed the replay's position).
@@ -33,6 +39,7 @@ type historySource struct {
 
 	mem     []*protocol.Event // the recent log's answer, when fromMem
 	fromMem bool
+	fetch   int               // events per stream read
 	cursor  uint64            // newest id read so far (or the resume position)
 	buf     []*protocol.Event // read, visible to sub, not yet queued
 	done    bool              // nothing left to read
@@ -67,7 +74,7 @@ func (h *historySource) fill(ctx context.Context, bus Bus) error {
 		if h.sub.sees(ev) {
 			h.buf = append(h.buf, ev)
 		}
-		return n < replayFetch
+		return n < h.fetch
 	})
 	if err != nil {
 		return err
@@ -78,7 +85,7 @@ func (h *historySource) fill(ctx context.Context, bus Bus) error {
 		return errReplayGap
 	}
 	h.cursor = max(h.cursor, last)
-	if n < replayFetch || h.cursor >= h.upTo {
+	if n < h.fetch || h.cursor >= h.upTo {
 		h.done = true
 	}
 	return nil
@@ -103,7 +110,7 @@ func (s *session) replayHistory(ctx context.Context, srcs []*historySource, upTo
 	pageMsgs := max(min(o.QueueMessages/2, replayFetch), 1)
 	pageBytes := max(o.QueueBytes/2, 1)
 	bus := o.Bus
-	for {
+	for round := 1; ; round++ {
 		for {
 			page, err := nextPage(ctx, bus, srcs, pageMsgs, pageBytes)
 			if err != nil {
@@ -126,8 +133,21 @@ func (s *session) replayHistory(ctx context.Context, srcs []*historySource, upTo
 		if live {
 			return true
 		}
+		if round >= maxReplayRounds {
+			s.srv.log.Info("replay never caught up with the live events", "session", s.id)
+			s.srv.stats.slowConsumers.Add(1)
+			s.shutdown(protocol.CloseSlowConsumer)
+			return false
+		}
 		// Another round: (upTo, next] from memory, else the stream.
 		for _, h := range srcs {
+			s.mu.Lock()
+			ended := h.sub.st.ended
+			s.mu.Unlock()
+			if ended {
+				h.buf, h.mem, h.done = nil, nil, true
+				continue
+			}
 			h.buf, h.mem, h.done = nil, nil, false
 			h.cursor, h.upTo = upTo, next
 			h.mem, h.fromMem = s.srv.recent.replay(h.sub.route, upTo, next)
