@@ -2,6 +2,7 @@ package broadcaster_test
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -23,21 +24,22 @@ func TestResumeLargerThanQueue(t *testing.T) {
 	sources := []struct {
 		name string
 		opts func(*broadcaster.Options)
+		data string // each event's data
 	}{
-		{"memory", func(o *broadcaster.Options) { o.RecentEvents = 2 * backlog }},
-		{"stream", func(o *broadcaster.Options) { o.RecentEvents, o.WarmEvents = -1, -1 }},
+		{"memory", func(o *broadcaster.Options) { o.QueueMessages, o.RecentEvents = queue, 2*backlog }, `{"guid":"g"}`},
+		{"stream", func(o *broadcaster.Options) { o.QueueMessages, o.RecentEvents, o.WarmEvents = queue, -1, -1 }, `{"guid":"g"}`},
+		// The byte bound: 40 events of about 1 KiB fill the queue.
+		{"stream/bytes", func(o *broadcaster.Options) { o.QueueBytes, o.RecentEvents, o.WarmEvents = queue<<10, -1, -1 },
+			`{"pad":"` + strings.Repeat("x", 1000) + `"}`},
 	}
 	for _, src := range sources {
 		t.Run(src.name, func(t *testing.T) {
-			e := newEnv(t, func(o *broadcaster.Options) {
-				o.QueueMessages = queue
-				src.opts(o)
-			})
+			e := newEnv(t, src.opts)
 			tok := e.token("alice", func(c *auth.Claims) { c.Contests = []string{"c1"} })
 			var mu sync.Mutex // guards seen
 			var seen []published
 			pub := func(channel, user string, public bool) {
-				id := e.publish("run_update", channel, user, public, `{"guid":"g"}`)
+				id := e.publish("run_update", channel, user, public, src.data)
 				mu.Lock()
 				seen = append(seen, published{id, channel, user, public})
 				mu.Unlock()
