@@ -1,8 +1,8 @@
 package broadcaster
 
 import (
-	"cmp"
 	"context"
+	"runtime"
 	"slices"
 
 	"github.com/arenacast/arenacast/broadcaster/board"
@@ -17,32 +17,88 @@ type boardPlan struct {
 	// patches: the subscription takes patches; memory: its history comes
 	// from the node's recent log, where patches are in the delivered form.
 	patches, memory bool
-	after           uint64
 	// keyed: the views that are keyed boards on this node, with the id
-	// from which their patches are in the recent log; fresh: the views
-	// whose history is replaced by a fresh board.
-	keyed      map[string]uint64
-	freshViews map[string]bool
-	fresh      []*protocol.Event // the fresh boards, oldest first
+	// from which their patches are in the recent log; freshAt: the views
+	// whose history up to that id a fresh board replaces.
+	keyed   map[string]uint64
+	freshAt map[string]uint64
+	fresh   []*protocol.Event // the fresh boards, oldest first
 }
 
-// boardPlan decides, for a subscription to a contest channel, what its
-// catch-up sends of the channel's scoreboards:
+// boardViewsFor reads the scoreboard views of every contest channel the
+// catch-up serves (nil for the others, or when they are unavailable), and
+// the node's position to read history up to: at least every view's
+// version, and with no board event of those views between a version and
+// the position, so that a fresh board and the history after it meet with
+// nothing missing. The views are read again until that holds (a few
+// times at most; the consumer moves on quickly).
+func (s *session) boardViewsFor(ctx context.Context, reqs []*catchUpReq) ([]*boardViews, uint64) {
+	views := make([]*boardViews, len(reqs))
+	contest := false
+	for _, rq := range reqs {
+		contest = contest || rq.routeCh.Kind == protocol.KindContest
+	}
+	upTo := s.srv.stats.lastConsumed.Load()
+	if !contest {
+		return views, upTo
+	}
+	versions := func() []uint64 {
+		var out []uint64
+		for _, bv := range views {
+			if bv != nil {
+				for _, ev := range bv.snaps {
+					out = append(out, ev.ID)
+				}
+			}
+		}
+		return out
+	}
+	var prev []uint64
+	for try := 0; ; try++ {
+		for i, rq := range reqs {
+			if rq.routeCh.Kind != protocol.KindContest {
+				continue
+			}
+			sctx, cancel := context.WithTimeout(ctx, historyTimeout)
+			bv, err := s.srv.boardViews(sctx, rq.sub, rq.routeCh, upTo)
+			cancel()
+			if err != nil {
+				// Shared by the channel's waiting subscribers: each goes on
+				// without the channel's scoreboards, none searches again.
+				s.srv.log.Warn("scoreboards unavailable", "session", s.id, "channel", rq.sub.route, "err", err)
+				return views, upTo
+			}
+			views[i] = bv
+		}
+		now := versions()
+		if len(now) == 0 || try > 0 && slices.Equal(now, prev) || try == 4 {
+			return views, upTo // nothing to cover, or it held
+		}
+		prev = now
+		// consume folds an event into its view just before the position
+		// says it was routed: wait for the position to pass the versions.
+		newest := slices.Max(append(now, 0))
+		for spin := 0; s.srv.stats.lastConsumed.Load() < newest && spin < 1000; spin++ {
+			runtime.Gosched()
+		}
+		upTo = max(upTo, s.srv.stats.lastConsumed.Load())
+	}
+}
+
+// newBoardPlan decides, for a subscription to a contest channel, what its
+// catch-up sends of the channel's scoreboards (bv nil: nothing is known;
+// the history goes as it is, less patches a client could not apply):
 //   - a subscribe without since: the snapshot (with patches: every view it
 //     may see; with whole boards: the newest of them, as before keyed boards);
 //   - a resume: the history's board patches when they are all in the recent
 //     log and the subscription takes patches (and did not ask for a
 //     snapshot); else, for each keyed view, one fresh board instead of its
 //     history. Opaque scoreboards resume as every other event does.
-func (s *session) boardPlan(ctx context.Context, rq *catchUpReq, fromMemory bool, upTo uint64) (boardPlan, error) {
+func newBoardPlan(rq *catchUpReq, bv *boardViews, fromMemory bool) boardPlan {
 	sub := rq.sub
-	p := boardPlan{active: true, patches: sub.patches, memory: fromMemory, after: rq.after}
-	bv, err := s.srv.boardViews(ctx, sub, rq.routeCh, upTo)
-	if err != nil {
-		if !rq.resume {
-			p.active = false // no snapshot; history as is
-		}
-		return p, err
+	p := boardPlan{active: rq.routeCh.Kind == protocol.KindContest, patches: sub.patches, memory: fromMemory}
+	if bv == nil {
+		return p
 	}
 	p.keyed = bv.keyed
 	if !rq.resume {
@@ -51,25 +107,25 @@ func (s *session) boardPlan(ctx context.Context, rq *catchUpReq, fromMemory bool
 		} else if ev := bv.newest(); ev != nil {
 			p.fresh = []*protocol.Event{ev}
 		}
-		return p, nil
+		return p
 	}
 	for _, ev := range bv.snaps {
 		from, keyed := bv.keyed[ev.View]
 		if !keyed {
 			continue
 		}
-		if sub.patches && fromMemory && !rq.snapshot && from <= rq.after {
+		if sub.patches && fromMemory && !rq.snapshot && !rq.foreign && from <= rq.after {
 			continue // the patches after since are at hand
 		}
-		if p.freshViews == nil {
-			p.freshViews = make(map[string]bool)
+		if p.freshAt == nil {
+			p.freshAt = make(map[string]uint64)
 		}
-		p.freshViews[ev.View] = true
-		if ev.ID > rq.after {
+		p.freshAt[ev.View] = ev.ID
+		if ev.ID > rq.after || rq.foreign {
 			p.fresh = append(p.fresh, ev)
 		}
 	}
-	return p, nil
+	return p
 }
 
 // keep reports whether a history event goes to the subscriber: every
@@ -80,7 +136,7 @@ func (p *boardPlan) keep(ev *protocol.Event) bool {
 		return true
 	}
 	view := ev.ViewName()
-	if p.freshViews[view] {
+	if at, ok := p.freshAt[view]; ok && ev.ID <= at {
 		return false
 	}
 	if ev.Type == protocol.TypeScoreboardPatch {
@@ -100,46 +156,4 @@ func (s *Server) annotate(ev *protocol.Event) {
 	if ev.Type == protocol.TypeScoreboardUpdate && !board.HasRowKey(ev.Data) {
 		ev.JitterMS = s.jitterMS()
 	}
-}
-
-// mergeCatchUp puts a channel's fresh boards, history and the live frames
-// that waited (pending) into one id order for the queue, updating st.last:
-// each id once (a fresh board before the event it was taken at), nothing at
-// or below st.last, and no board event of a view older than its fresh
-// board (the board has it folded in).
-func mergeCatchUp(st *chanState, snaps, history, pending []*frame) []*frame {
-	if len(snaps) == 0 {
-		var out []*frame
-		for _, list := range [][]*frame{history, pending} {
-			for _, f := range list {
-				if f.seq <= st.last {
-					continue
-				}
-				st.last = f.seq
-				out = append(out, f)
-			}
-		}
-		return out
-	}
-	all := make([]*frame, 0, len(snaps)+len(history)+len(pending))
-	all = append(all, snaps...)
-	all = append(all, history...)
-	all = append(all, pending...)
-	slices.SortStableFunc(all, func(a, b *frame) int { return cmp.Compare(a.seq, b.seq) })
-	boardAt := make(map[string]uint64, len(snaps))
-	for _, f := range snaps {
-		boardAt[f.coalesce] = max(boardAt[f.coalesce], f.seq)
-	}
-	out := all[:0]
-	for _, f := range all {
-		if f.seq <= st.last {
-			continue
-		}
-		if at, ok := boardAt[f.coalesce]; ok && f.coalesce != "" && f.seq < at {
-			continue
-		}
-		st.last = f.seq
-		out = append(out, f)
-	}
-	return out
 }

@@ -19,10 +19,11 @@ type Bus interface {
 	// the payload) and skipped.
 	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, id uint64, err error)) error
 	// Replay calls fn, in order, for every stored event of routing channel
-	// ch with after < id <= upTo. Complete is false when the history no
+	// ch with after < id <= upTo, until fn returns false (a caller reading
+	// history a page at a time). Complete is false when the history no
 	// longer reaches back to after (events were discarded) or after is
 	// not an id of this stream; the events still stored are replayed anyway.
-	Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event)) (complete bool, err error)
+	Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event) bool) (complete bool, err error)
 	// LastID is the id of the newest stored event (0 when empty).
 	LastID(ctx context.Context) (uint64, error)
 	// Latest returns the newest stored event of ch with id <= upTo for

@@ -1,10 +1,9 @@
 package broadcaster
 
 import (
-	"cmp"
 	"context"
 	"errors"
-	"slices"
+	"math"
 	"time"
 
 	"github.com/arenacast/arenacast/auth"
@@ -231,6 +230,9 @@ type catchUpReq struct {
 	// snapshot: fresh boards instead of the board patches after after
 	// (subscribe's "snapshot":true).
 	snapshot bool
+	// foreign: since is no id this server issued (garbage, another
+	// deployment's): answered recovered:false with no history.
+	foreign bool
 }
 
 // register does the work of subscribe up to the history: it answers
@@ -249,20 +251,26 @@ func (s *session) register(id, name, since string, resume, hold bool, o subOptio
 		s.send(protocol.ErrorReply(id, code, name, err.Error()))
 		return nil
 	}
+	// A since that is no id of ours is treated like an id this stream
+	// does not know: recovered:false, then live events (docs/protocol.md).
 	var after uint64
+	foreign := false
 	if resume {
 		if after, err = protocol.ParseID(since); err != nil {
-			s.send(protocol.ErrorReply(id, protocol.ErrBadRequest, name, "since: "+err.Error()))
-			return nil
+			foreign = true
 		}
 	}
 	s.mu.Lock()
 	p := s.principal
-	_, dup := s.subs[name]
+	old := s.subs[name]
 	n := len(s.subs)
+	var recovered bool
+	if old != nil && resume {
+		recovered = !foreign && after >= old.st.from && after <= s.srv.stats.lastConsumed.Load()
+	}
 	s.mu.Unlock()
-	if dup {
-		s.send(protocol.SubscribedReply(id, name, false, false))
+	if old != nil {
+		s.send(protocol.SubscribedReply(id, name, resume, recovered))
 		return nil
 	}
 	if n >= s.srv.opts.MaxSubscriptions {
@@ -296,7 +304,8 @@ func (s *session) register(id, name, since string, resume, hold bool, o subOptio
 	}
 	routeCh, _ := protocol.ParseChannel(sub.route)
 	snapshot := !resume && (ch.Kind == protocol.KindContest || ch.Kind == protocol.KindScoreboard)
-	sub.st = &chanState{replaying: resume || snapshot || hold}
+	// from is known once the channel goes live or its history is read.
+	sub.st = &chanState{replaying: resume || snapshot || hold, from: math.MaxUint64}
 
 	s.mu.Lock()
 	if s.closed {
@@ -322,10 +331,13 @@ func (s *session) register(id, name, since string, resume, hold bool, o subOptio
 		return nil
 	}
 	if !sub.st.replaying {
+		s.mu.Lock()
+		sub.st.from = s.srv.stats.lastConsumed.Load() // read after joining the hub
+		s.mu.Unlock()
 		s.send(protocol.SubscribedReply(id, name, false, false))
 		return nil
 	}
-	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume, snapshot: o.snapshot && resume}
+	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume, foreign: foreign, snapshot: o.snapshot && resume}
 }
 
 // catchUp sends, for each request, the subscribed reply and then the
@@ -335,122 +347,94 @@ func (s *session) register(id, name, since string, resume, hold bool, o subOptio
 // with several requests the frames of all channels are merged into one id
 // order: an SSE client's Last-Event-ID is stream-wide, so the stream must
 // never show an id before a smaller one it still owes.
+//
+// History goes into the bounded queue a page at a time, as the connection
+// drains it (replay.go), so a backlog of any size inside the stream's
+// history resumes; live frames wait behind it.
 func (s *session) catchUp(reqs []*catchUpReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	bus := s.srv.opts.Bus
 	// The subscriptions are already in the hub, so every event the node
 	// routes after upTo reaches pending; history covers the rest. The
-	// node's own position is read without a round trip; the stream's is
-	// fetched only when memory cannot answer.
-	upTo := s.srv.stats.lastConsumed.Load()
+	// node's own position is read without a round trip (after the
+	// channels' scoreboards, whose versions it must cover: boards.go); the
+	// stream's is fetched only when memory cannot answer.
+	views, upTo := s.boardViewsFor(ctx, reqs)
 	var lastErr error
-	memory := make([][]*protocol.Event, len(reqs))
-	fromMemory := make([]bool, len(reqs))
+	srcs := make([]*historySource, len(reqs))
 	needStream := false
 	for i, rq := range reqs {
-		if rq.resume {
-			memory[i], fromMemory[i] = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
-			needStream = needStream || !fromMemory[i]
+		// Several channels (SSE) share the read size, so one stream's
+		// buffers stay about one read's worth.
+		h := &historySource{sub: rq.sub, ch: rq.routeCh, cursor: rq.after, fetch: max(replayFetch/len(reqs), 64), annotate: s.srv.annotate}
+		if rq.resume && !rq.foreign {
+			h.mem, h.fromMem = s.srv.recent.replay(rq.sub.route, rq.after, upTo)
+			needStream = needStream || !h.fromMem
 		}
+		srcs[i] = h
 	}
 	if needStream {
-		upTo, lastErr = bus.LastID(ctx)
+		lctx, lcancel := context.WithTimeout(ctx, historyTimeout)
+		if last, err := bus.LastID(lctx); err != nil {
+			lastErr = err
+		} else {
+			upTo = max(upTo, last)
+		}
+		lcancel()
 	}
-	type result struct {
-		history   []*frame
-		snaps     []*frame // fresh boards, merged into history by id
-		recovered bool
-		err       error
-	}
-	results := make([]result, len(reqs))
+	errs := make([]error, len(reqs))
 	for i, rq := range reqs {
-		r := &results[i]
-		sub := rq.sub
-		r.err = lastErr
-		// A contest's scoreboards: which views get a fresh board instead of
-		// their history (docs/protocol.md section 8).
-		var boards boardPlan
-		if rq.routeCh.Kind == protocol.KindContest && lastErr == nil {
-			var err error
-			if boards, err = s.boardPlan(ctx, rq, fromMemory[i], upTo); err != nil {
-				s.srv.log.Warn("scoreboards unavailable", "session", s.id, "channel", sub.route, "err", err)
-			}
-		}
-		keep := func(ev *protocol.Event) bool { return sub.sees(ev) && boards.keep(ev) }
+		h := srcs[i]
+		h.upTo = upTo
+		// A contest's scoreboards: which views get a fresh board instead
+		// of their history (docs/protocol.md section 8).
+		h.plan = newBoardPlan(rq, views[i], h.fromMem)
+		h.fresh = h.plan.fresh
+		err := lastErr
 		switch {
-		case fromMemory[i]:
-			for _, ev := range memory[i] {
-				if keep(ev) {
-					r.history = append(r.history, newEventFrame(ev, sub.client))
-				}
-			}
-			r.recovered = true
-			s.srv.stats.countResume(true, nil)
-		case r.err != nil:
+		case rq.foreign:
+			h.done = true // not an id of ours: nothing to replay, recovered:false
+			err = nil
+		case h.fromMem:
+			err = h.fill(ctx, bus)
+		case err != nil:
 		case rq.resume:
-			r.recovered, r.err = bus.Replay(ctx, rq.routeCh, rq.after, upTo, func(ev *protocol.Event) {
-				s.srv.annotate(ev)
-				if keep(ev) {
-					r.history = append(r.history, newEventFrame(ev, sub.client))
-				}
-			})
-			s.srv.stats.countResume(r.recovered, r.err)
+			err = h.fill(ctx, bus)
 		}
-		for _, ev := range boards.fresh {
-			r.snaps = append(r.snaps, newEventFrame(ev, sub.client))
+		if !rq.resume || err != nil {
+			h.done = true
 		}
-		if r.err != nil {
-			s.srv.log.Warn("history unavailable", "session", s.id, "channel", sub.route, "err", r.err)
-			if !rq.resume {
-				r.err = nil // a missing snapshot is not worth an error reply
-			}
+		if err != nil {
+			s.srv.log.Warn("history unavailable", "session", s.id, "channel", rq.sub.route, "err", err)
 		}
-		s.send(protocol.SubscribedReply(rq.id, sub.client, rq.resume, r.recovered && r.err == nil))
-		if r.err != nil {
-			s.send(protocol.ErrorReply(rq.id, protocol.ErrInternal, sub.client, "history is unavailable; refetch state"))
+		errs[i] = err
+		s.send(protocol.SubscribedReply(rq.id, rq.sub.client, rq.resume, h.complete && err == nil))
+		if err != nil {
+			s.send(protocol.ErrorReply(rq.id, protocol.ErrInternal, rq.sub.client, "history is unavailable; refetch state"))
 		}
 	}
-
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	var out []*frame
 	for i, rq := range reqs {
 		st := rq.sub.st
-		if st.ended {
-			continue
-		}
-		st.replaying = false
-		// An id past the stream's end (unknown here) must not hold back
-		// the live events that follow the recovered:false reply.
-		if rq.resume && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
+		// Frames up to since are the client's already. An id past the
+		// stream's end (unknown here) must not hold back the live events
+		// that follow the recovered:false reply.
+		if rq.resume && !rq.foreign && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
 			st.last = rq.after
 		}
-		out = append(out, mergeCatchUp(st, results[i].snaps, results[i].history, st.pending)...)
-		st.pending = nil
-	}
-	if len(reqs) > 1 {
-		slices.SortStableFunc(out, func(a, b *frame) int { return cmp.Compare(a.seq, b.seq) })
-	}
-	var start, ok = false, true
-	for _, f := range out {
-		var st1 bool
-		if st1, ok = s.enqueueLocked(f); !ok {
-			break
+		st.from = upTo
+		if rq.resume && srcs[i].complete && errs[i] == nil {
+			st.from = rq.after
 		}
-		start = start || st1
 	}
 	s.mu.Unlock()
-	if !ok {
-		s.srv.stats.slowConsumers.Add(1)
-		s.shutdown(protocol.CloseSlowConsumer)
-		return
-	}
-	if start {
-		s.startWriter()
+
+	done := s.replayHistory(ctx, srcs, upTo)
+	for i, rq := range reqs {
+		if rq.resume {
+			s.srv.stats.countResume(done, srcs[i].complete, errs[i])
+		}
 	}
 }
 

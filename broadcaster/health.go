@@ -19,24 +19,62 @@ type Readiness struct {
 	Clients map[string]int64 `json:"clients"`
 	// Draining is true once shutdown has begun.
 	Draining bool `json:"draining,omitempty"`
+	// Consumer is "ok", or "stalled" when the node's consumer made no
+	// progress for Options.ConsumerStall while the stream holds events it
+	// has not routed (Lag of them).
+	Consumer string `json:"consumer,omitempty"`
+	Lag      uint64 `json:"lag"`
 }
 
 // Readiness reports whether the node can serve: it consumes the stream, NATS is
-// connected, the stream answers, and it is not shutting down.
+// connected, the stream answers, its consumer keeps up, and it is not
+// shutting down.
 func (s *Server) Readiness(ctx context.Context) Readiness {
 	st := s.Stats()
 	r := Readiness{Clients: st.Open, Draining: s.draining.Load(), NATS: "connected"}
+	var last uint64
+	var err error
 	if cb, ok := s.opts.Bus.(connectedBus); ok && !cb.Connected() {
 		r.NATS = "disconnected"
-	} else if _, err := s.opts.Bus.LastID(ctx); err != nil {
+	} else if last, err = s.opts.Bus.LastID(ctx); err != nil {
 		r.NATS = "stream_unreachable"
 	}
 	select {
 	case <-s.ready:
 		r.Ready = r.NATS == "connected" && !r.Draining
+		if r.NATS == "connected" {
+			r.Consumer = "ok"
+			if s.consumerStalled(ctx, last) {
+				r.Consumer, r.Ready = "stalled", false
+			}
+			r.Lag = last - min(last, s.progress.pos.Load())
+		}
 	default:
 	}
 	return r
+}
+
+// stallGrace is how long a probe that finds the consumer behind and idle
+// waits for it to move: an event the stream took a moment ago, after a
+// quiet spell, is not a stall.
+const stallGrace = 250 * time.Millisecond
+
+// consumerStalled reports whether the stream holds events after the
+// consumer's position (last, the stream's newest id) while the consumer
+// has not moved for Options.ConsumerStall, nor within stallGrace more.
+func (s *Server) consumerStalled(ctx context.Context, last uint64) bool {
+	pos := s.progress.pos.Load()
+	idle := time.Since(time.Unix(0, s.progress.at.Load()))
+	if last <= pos || idle < s.opts.ConsumerStall {
+		return false
+	}
+	t := time.NewTimer(min(stallGrace, s.opts.ConsumerStall))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return s.progress.pos.Load() == pos
 }
 
 // serveHealthz answers /healthz: the process is alive.

@@ -19,7 +19,7 @@ func (benchBus) Consume(ctx context.Context, _ uint64, _ func(*protocol.Event), 
 	<-ctx.Done()
 	return nil
 }
-func (benchBus) Replay(context.Context, protocol.Channel, uint64, uint64, func(*protocol.Event)) (bool, error) {
+func (benchBus) Replay(context.Context, protocol.Channel, uint64, uint64, func(*protocol.Event) bool) (bool, error) {
 	return true, nil
 }
 func (benchBus) LastID(context.Context) (uint64, error) { return 0, nil }

@@ -364,3 +364,32 @@ func TestTokenExpiry(t *testing.T) {
 	cl.expect("error", map[string]any{"error": "token_expired"})
 	cl.expectClose(protocol.CloseTokenExpired)
 }
+
+// TestReadinessConsumerStall: a node whose consumer makes no progress
+// while the stream grows turns unready ("consumer":"stalled", with its
+// lag), though NATS is connected and the stream answers. The consumer is
+// stopped outright here (a single real NATS server); after a stream
+// leader dies the drills saw the same from the outside: connected, the
+// lag rising, nothing delivered.
+func TestReadinessConsumerStall(t *testing.T) {
+	e := newEnv(t, func(o *broadcaster.Options) { o.ConsumerStall = 300 * time.Millisecond })
+	id := e.publish("clarification", "/contest/c1", "", true, `{}`)
+	waitUntil(t, func() bool { return e.srv.Stats().LastConsumed >= id })
+	if code, r := readyz(t, e); code != 200 || r.Consumer != "ok" || r.Lag != 0 {
+		t.Fatalf("readyz %d %+v, want 200, consumer ok, lag 0", code, r)
+	}
+	e.cancel() // the consumer stops; NATS and the HTTP side stay
+	<-e.done
+	for range 3 {
+		e.publish("clarification", "/contest/c1", "", true, `{}`)
+	}
+	var r broadcaster.Readiness
+	waitUntil(t, func() bool {
+		var code int
+		code, r = readyz(t, e)
+		return code == http.StatusServiceUnavailable
+	})
+	if r.Ready || r.Consumer != "stalled" || r.NATS != "connected" || r.Lag != 3 {
+		t.Fatalf("readyz %+v, want consumer stalled with lag 3 while NATS is connected", r)
+	}
+}

@@ -143,6 +143,14 @@ type Options struct {
 	// negative disables.
 	WarmEvents int
 
+	// ConsumerStall is how long the node's consumer may make no progress
+	// while the stream holds events it has not routed before /readyz turns
+	// false ("consumer":"stalled"): after the NATS server that led the
+	// stream dies, a node can stay connected yet deliver nothing for
+	// seconds, and the load balancer should send clients elsewhere.
+	// Default 5 s.
+	ConsumerStall time.Duration
+
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -185,6 +193,7 @@ func (o Options) withDefaults() Options {
 	defD(&o.SSEHeartbeat, 20*time.Second)
 	defD(&o.SSERetry, 2*time.Second)
 	defD(&o.SSEMaxLifetime, 30*time.Minute)
+	defD(&o.ConsumerStall, 5*time.Second)
 	if o.WritePace == 0 {
 		o.WritePace = wsWritePace
 	}

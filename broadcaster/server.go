@@ -60,6 +60,12 @@ type Server struct {
 	// position is the newest stream position the consumer passed (an
 	// event or a malformed message); owned by the consumer goroutine.
 	position uint64
+	// progress is position and when it last moved, for readiness
+	// (consumerStalled); written by the consumer goroutine.
+	progress struct {
+		pos atomic.Uint64
+		at  atomic.Int64 // unix nanoseconds
+	}
 }
 
 // New checks opts and returns a Server.
@@ -126,6 +132,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.startID.Store(warmFrom)
 	s.warmUntil.Store(last)
 	s.position = warmFrom
+	s.progress.pos.Store(warmFrom)
+	s.progress.at.Store(time.Now().UnixNano())
 	s.recent.start(warmFrom + 1)
 	if warmFrom == last {
 		s.warmed(last)
@@ -196,6 +204,8 @@ func (s *Server) passed(id uint64) {
 	from := max(s.position, s.warmUntil.Load())
 	if id > s.position {
 		s.position = id
+		s.progress.pos.Store(id)
+		s.progress.at.Store(time.Now().UnixNano())
 	}
 	if id > from+1 {
 		s.stats.positionsSkipped.Add(id - from - 1)

@@ -70,8 +70,12 @@ type session struct {
 	boardIdx map[string]int
 	// holes counts the nil slots coalescing left in queue: they do not
 	// count against QueueMessages.
-	holes     int
-	writing   bool // a write is pending: the session is in its flusher's round or its writer runs
+	holes   int
+	writing bool // a write is pending: the session is in its flusher's round or its writer runs
+	// room, when set, is closed (and cleared) when the writer takes the
+	// queue or the session closes: a replay waiting to queue its next
+	// page waits on it (enqueuePaced).
+	room      chan struct{}
 	closed    bool
 	closeCode protocol.CloseCode
 	principal *auth.Principal
@@ -115,7 +119,16 @@ type chanState struct {
 	last      uint64   // newest event id queued for this channel
 	replaying bool     // history is being fetched; live frames wait in pending
 	pending   []*frame // live frames that arrived during replay
-	ended     bool     // unsubscribed: drop anything still arriving
+	// pendingBytes is the size of pending. Pending is bounded like the
+	// queue: past its limits it is dropped and overflow set, and the
+	// replay reads those events from history instead (replayHistory).
+	pendingBytes int
+	overflow     bool
+	// from: every event after it that the subscriber may see has been or
+	// will be queued on this connection (set when the channel goes live
+	// or its history is known), for a repeated subscribe with since.
+	from  uint64
+	ended bool // unsubscribed: drop anything still arriving
 }
 
 // subscription registers a session on a routing channel in the hub. It is
@@ -161,7 +174,16 @@ func (s *session) push(st *chanState, f *frame) bool {
 	}
 	if f.seq != 0 {
 		if st.replaying {
-			st.pending = append(st.pending, f)
+			if !st.overflow {
+				o := &s.srv.opts
+				if len(st.pending) >= o.QueueMessages || st.pendingBytes+len(f.data) > o.QueueBytes {
+					// The replay reads these from history instead.
+					st.overflow, st.pending, st.pendingBytes = true, nil, 0
+				} else {
+					st.pending = append(st.pending, f)
+					st.pendingBytes += len(f.data)
+				}
+			}
 			s.mu.Unlock()
 			return true
 		}
@@ -310,6 +332,7 @@ func (s *session) takeBatch() []*frame {
 	s.queueBytes = 0
 	s.holes = 0
 	clear(s.boardIdx)
+	s.wakeRoomLocked()
 	s.mu.Unlock()
 	return compact(batch) // outside mu: the queue is the writer's now
 }
@@ -403,7 +426,16 @@ func (s *session) beginCloseLocked(code protocol.CloseCode, flush bool) map[stri
 	s.holes = 0
 	s.spare = nil
 	s.timers.stopAll()
+	s.wakeRoomLocked()
 	return subs
+}
+
+// wakeRoomLocked wakes a replay waiting for room in the queue.
+func (s *session) wakeRoomLocked() {
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
+	}
 }
 
 // countEvents counts the event frames (not replies) in a queue.

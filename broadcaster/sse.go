@@ -126,14 +126,10 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", "authentication failed: "+err.Error())
 		return
 	}
+	// A resume position that is no id of ours is answered per channel
+	// (recovered:false, then live events), as on WebSocket.
 	since := resumeID(r)
 	resume := since != ""
-	if resume {
-		if _, err := protocol.ParseID(since); err != nil {
-			writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", "Last-Event-ID: "+err.Error())
-			return
-		}
-	}
 	// Authorize every channel before the stream starts.
 	expires := time.Time{}
 	if p != nil {

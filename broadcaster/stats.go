@@ -27,6 +27,7 @@ type Stats struct {
 	resumeOK       atomic.Uint64
 	resumeMissed   atomic.Uint64 // recovered:false
 	resumeFailed   atomic.Uint64 // history unavailable
+	resumeAborted  atomic.Uint64 // the connection closed before the replay went out
 	published      atomic.Uint64 // events accepted by POST /publish
 	publishRefused atomic.Uint64
 	lastConsumed   atomic.Uint64 // id of the newest event routed
@@ -130,8 +131,12 @@ func (st *Stats) countClose(code protocol.CloseCode) {
 	}
 }
 
-func (st *Stats) countResume(recovered bool, err error) {
+// countResume counts a resume once its replay is over: completed is false
+// when the connection closed before all of it was queued.
+func (st *Stats) countResume(completed, recovered bool, err error) {
 	switch {
+	case !completed:
+		st.resumeAborted.Add(1)
 	case err != nil:
 		st.resumeFailed.Add(1)
 	case recovered:
@@ -146,6 +151,9 @@ type Snapshot struct {
 	Connections, EventsConsumed, EventsBad, Deliveries, FramesWritten  uint64
 	Coalesced, SlowConsumers, AuthFailures, BadMessages, OriginRefused uint64
 	ResumeOK, ResumeMissed, ResumeFailed, Published, PublishRefused    uint64
+	// ResumeAborted counts resumes whose connection closed before their
+	// replay was queued (the client went away, or read too slowly).
+	ResumeAborted uint64
 	// WriteTimeouts counts WebSocket connections closed because a write
 	// stayed blocked for longer than WriteTimeout.
 	WriteTimeouts uint64
@@ -187,6 +195,7 @@ func (s *Server) Stats() Snapshot {
 		SlowConsumers: st.slowConsumers.Load(), AuthFailures: st.authFailures.Load(), BadMessages: st.badMessages.Load(),
 		OriginRefused: st.originRefused.Load(), ResumeOK: st.resumeOK.Load(), ResumeMissed: st.resumeMissed.Load(),
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
+		ResumeAborted:        st.resumeAborted.Load(),
 		WriteTimeouts:        st.writeTimeouts.Load(),
 		PositionsSkipped:     st.positionsSkipped.Load(),
 		BoardsRefused:        st.boardsRefused.Load(),

@@ -111,6 +111,10 @@ func TestPublishHTTP(t *testing.T) {
 		{"bad channel", "test-publish-key", `{"type":"run_update","channel":"/contest/a b","data":{}}`, 400},
 		{"unknown channel", "test-publish-key", `{"type":"run_update","channel":"/foo/bar","data":{}}`, 400},
 		{"bad data", "test-publish-key", `{"type":"run_update","channel":"/contest/c1","data":{nope}}`, 400},
+		{"invalid UTF-8 in data", "test-publish-key", "{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"data\":{\"s\":\"\xff\xfe\xc0\"}}", 400},
+		{"truncated UTF-8 in data", "test-publish-key", "{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"data\":\"\xe2\x82\"}", 400},
+		{"UTF-8 surrogate half in data", "test-publish-key", "{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"data\":\"\xed\xa0\x80\"}", 400},
+		{"valid UTF-8 and escapes", "test-publish-key", "{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"data\":\"\u00e9 \xc3\xa9 \\ud83d\\ude00\"}", 202},
 		{"too big", "test-publish-key", `{"type":"run_update","channel":"/contest/c1","data":"` + strings.Repeat("x", 70000) + `"}`, 413},
 	}
 	for _, tc := range cases {
@@ -138,6 +142,7 @@ func TestMalformedFromNATS(t *testing.T) {
 		`{"type":"run_update","channel":"/contest/other","public":true,"data":{}}`, // channel != subject
 		`{"type":"BAD","channel":"/contest/c1","public":true,"data":{}}`,
 		`{"type":"run_update","channel":"/contest/c1","public":true,"data":{},"extra":1}`,
+		"{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"public\":true,\"data\":{\"s\":\"\xff\xfe\xc0\"}}", // not UTF-8
 	} {
 		if _, err := js.Publish(ctx, "arenacast.contest.c1", []byte(bad)); err != nil {
 			t.Fatal(err)
@@ -148,8 +153,8 @@ func TestMalformedFromNATS(t *testing.T) {
 	if m["data"].(map[string]any)["ok"] != true {
 		t.Fatal(m)
 	}
-	if got := e.srv.Stats().EventsBad; got != 4 {
-		t.Fatalf("EventsBad = %d, want 4", got)
+	if got := e.srv.Stats().EventsBad; got != 5 {
+		t.Fatalf("EventsBad = %d, want 5", got)
 	}
 }
 
@@ -333,7 +338,6 @@ func TestBadInput(t *testing.T) {
 		{"no leading slash", `{"type":"subscribe","channel":"contest/c1"}`, true, "bad_request"},
 		{"not allowed", `{"type":"subscribe","channel":"/contest/secret"}`, true, "unauthorized"},
 		{"before auth", `{"type":"subscribe","channel":"/contest/c1"}`, false, "unauthorized"},
-		{"bad since", `{"type":"subscribe","channel":"/contest/c1","since":"abc"}`, true, "bad_request"},
 		{"forged scoreboard token", `{"type":"subscribe","channel":"/scoreboard/abc.def.ghi"}`, false, "unauthorized"},
 		{"alg none", `{"type":"auth","token":"` + noneToken() + `"}`, false, "unauthorized"},
 		{"wrong signature", `{"type":"auth","token":"` + mint(other, exp(time.Hour)) + `"}`, false, "unauthorized"},
@@ -731,4 +735,32 @@ func TestWSSmallBuffers(t *testing.T) {
 			t.Fatalf("got %q (%v), want the pong of p1", payload, err)
 		}
 	})
+}
+
+// TestPublishInvalidUTF8: an event whose data is not UTF-8 is refused with
+// 400 and an error that says so; nothing is stored.
+func TestPublishInvalidUTF8(t *testing.T) {
+	e := newEnv(t, nil)
+	before, err := e.bus.LastID(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/publish",
+		strings.NewReader("{\"type\":\"run_update\",\"channel\":\"/contest/c1\",\"data\":{\"s\":\"\xff\xfe\xc0\"}}"))
+	req.Header.Set("Authorization", "Bearer test-publish-key")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Error, Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 400 || body.Error != "bad_request" || !strings.Contains(body.Message, "UTF-8") {
+		t.Fatalf("%s %+v, want 400 bad_request naming UTF-8", resp.Status, body)
+	}
+	if after, _ := e.bus.LastID(context.Background()); after != before {
+		t.Fatalf("stream moved from %d to %d", before, after)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Event types named by the contract. Any other type matching [a-z][a-z0-9_]*
@@ -161,6 +162,10 @@ func (ev *Event) Validate() error {
 	}
 	if len(ev.Data) == 0 {
 		ev.Data = json.RawMessage("null")
+	} else if !utf8.Valid(ev.Data) {
+		// json.Valid does not check it, and data is delivered byte for
+		// byte in a text frame: a browser fails the whole connection.
+		return fmt.Errorf("%w: data is not valid UTF-8 (JSON text must be UTF-8; escape other bytes as \\uXXXX)", ErrBadEvent)
 	} else if !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrBadEvent)
 	}

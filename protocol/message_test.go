@@ -1,9 +1,12 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestDecodeClientMessage(t *testing.T) {
@@ -162,8 +165,47 @@ func FuzzDecodeEvent(f *testing.F) {
 			return
 		}
 		out := AppendDelivery(nil, ev, ev.Channel)
-		if !json.Valid(out) {
-			t.Fatalf("delivery of an accepted event is not JSON: %s", out)
+		if !json.Valid(out) || !utf8.Valid(out) {
+			t.Fatalf("delivery of an accepted event is not UTF-8 JSON: %q", out)
+		}
+	})
+}
+
+// FuzzDelivery: whatever data a publisher hands over (through the decoder
+// or set on an Event directly, as the HTTP and CLI publishers do), an
+// event that validates is delivered as valid UTF-8 JSON (a browser fails
+// the connection on a text frame that is not UTF-8), under the channel
+// name it was subscribed as, with its data intact.
+func FuzzDelivery(f *testing.F) {
+	for _, s := range []string{`{}`, `{"s":"\u00e9"}`, "\"\xc3\xa9\"", "{\"s\":\"\xff\xfe\xc0\"}", "\"\xed\xa0\x80\"",
+		"\"\xe2\x82\"", `"\ud800"`, "[1,\n2]", `null`, "\"\xf4\x90\x80\x80\""} {
+		f.Add([]byte(s), uint64(17), false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, id uint64, scoreboard bool) {
+		ev := &Event{Type: TypeRunUpdate, Channel: "/contest/a", Data: data, ID: id, Timestamp: 1704067200}
+		channel := ev.Channel
+		if scoreboard {
+			channel = "/scoreboard/x.y.z"
+		}
+		if err := ev.Validate(); err != nil {
+			if !errors.Is(err, ErrBadEvent) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		out := AppendDelivery(nil, ev, channel)
+		if !utf8.Valid(out) || !json.Valid(out) {
+			t.Fatalf("delivery is not UTF-8 JSON: %q", out)
+		}
+		var back struct {
+			Type, Channel, ID string
+			Data              json.RawMessage
+		}
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Type != ev.Type || back.Channel != channel || back.ID != IDString(id) || !bytes.Equal(bytes.TrimSpace(back.Data), bytes.TrimSpace(ev.Data)) {
+			t.Fatalf("delivery %q does not carry the event", out)
 		}
 	})
 }

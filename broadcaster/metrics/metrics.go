@@ -124,6 +124,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.resumes, st.ResumeOK, "recovered")
 	counter(c.resumes, st.ResumeMissed, "not_recovered")
 	counter(c.resumes, st.ResumeFailed, "failed")
+	counter(c.resumes, st.ResumeAborted, "aborted")
 	counter(c.published, st.Published)
 	counter(c.publishRefused, st.PublishRefused)
 

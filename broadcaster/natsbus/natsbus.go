@@ -48,6 +48,11 @@ type Config struct {
 	Replicas int
 	// MaxEventSize bounds an event on the stream. Default 64 KiB.
 	MaxEventSize int
+	// ConnectTimeout is how long Open keeps retrying, with backoff, to
+	// connect to an external NATS and to create or update the stream: a
+	// fresh cluster answers with timeouts or "JetStream not ready" until
+	// it has elected its JetStream leader. Default 60 s.
+	ConnectTimeout time.Duration
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -81,6 +86,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Name == "" {
 		c.Name = "arenacast"
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 60 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -122,16 +130,42 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.embedded = ns
 		opts = append(opts, nats.InProcessServer(ns))
 	}
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("natsbus: connecting to NATS: %w", err)
+	deadline := time.Now().Add(cfg.ConnectTimeout)
+	retry := newBackoff(deadline)
+	var nc *nats.Conn
+	var err error
+	for {
+		if nc, err = nats.Connect(url, opts...); err == nil {
+			break
+		}
+		if !retry.wait(ctx) {
+			b.Close()
+			return nil, fmt.Errorf("natsbus: connecting to NATS (for %s): %w", cfg.ConnectTimeout, err)
+		}
+		cfg.Logger.Warn("NATS unreachable; retrying", "err", err)
 	}
 	b.nc = nc
 	if b.js, err = jetstream.New(nc); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
+	retry = newBackoff(deadline)
+	for {
+		if err = b.createStream(ctx); err == nil {
+			return b, nil
+		}
+		if permanent(err) || !retry.wait(ctx) {
+			b.Close()
+			return nil, fmt.Errorf("natsbus: creating stream %s: %w", cfg.Stream, err)
+		}
+		cfg.Logger.Warn("JetStream not ready; retrying", "stream", cfg.Stream, "err", err)
+	}
+}
+
+// createStream creates or updates the stream, one attempt.
+func (b *Bus) createStream(ctx context.Context) error {
+	cfg := b.cfg
+	var err error
 	b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,
 		Description: "Arenacast events",
@@ -147,11 +181,44 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		Duplicates:  2 * time.Minute,
 		AllowDirect: true,
 	})
-	if err != nil {
-		b.Close()
-		return nil, fmt.Errorf("natsbus: creating stream %s: %w", cfg.Stream, err)
+	return err
+}
+
+// permanent reports whether a JetStream error will not go away by
+// retrying: the server understood the request and refused it (a bad or
+// conflicting stream configuration). Timeouts, "no responders" and 503
+// (JetStream not ready, no leader yet) are worth a retry.
+func permanent(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408
+}
+
+// backoff spaces retries: 250 ms doubling up to 5 s, until a deadline.
+type backoff struct {
+	next     time.Duration
+	deadline time.Time
+}
+
+func newBackoff(deadline time.Time) *backoff {
+	return &backoff{next: 250 * time.Millisecond, deadline: deadline}
+}
+
+// wait sleeps until the next attempt and reports whether there is one
+// (the deadline has not passed and ctx has not ended).
+func (r *backoff) wait(ctx context.Context) bool {
+	d := min(r.next, time.Until(r.deadline))
+	if d <= 0 {
+		return false
 	}
-	return b, nil
+	r.next = min(2*r.next, 5*time.Second)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return time.Now().Before(r.deadline)
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func startEmbedded(cfg Config) (*server.Server, error) {
@@ -305,8 +372,9 @@ func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event
 	}
 }
 
-// Replay calls fn for the stored events of ch with after < id <= upTo.
-func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event)) (bool, error) {
+// Replay calls fn for the stored events of ch with after < id <= upTo,
+// until fn returns false.
+func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint64, fn func(*protocol.Event) bool) (bool, error) {
 	info, err := b.stream.Info(ctx)
 	if err != nil {
 		return false, fmt.Errorf("natsbus: stream info: %w", err)
@@ -325,7 +393,7 @@ func (b *Bus) Replay(ctx context.Context, ch protocol.Channel, after, upTo uint6
 	if start > upTo {
 		return complete, nil
 	}
-	err = b.scan(ctx, ch, start, upTo, func(ev *protocol.Event) bool { fn(ev); return true })
+	err = b.scan(ctx, ch, start, upTo, fn)
 	return complete, err
 }
 

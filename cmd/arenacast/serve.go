@@ -42,6 +42,7 @@ type Serve struct {
 	refetchSpread                         time.Duration
 	debugStored                           bool
 	drain, shutdownTimeout                time.Duration
+	consumerStall, natsConnectTimeout     time.Duration
 	logFormat, logLevel                   string
 	metricsListen                         string
 	pprof                                 bool // /debug/pprof/ on the metrics listener
@@ -101,6 +102,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
+	consumerStall := e.Duration("consumer-stall-timeout", 5*time.Second, "/readyz turns 503 (\"consumer\":\"stalled\") when the node's consumer made no progress for this long while the stream holds events it has not routed")
+	natsConnectTimeout := e.Duration("nats-connect-timeout", 60*time.Second, "at start, keep retrying (with backoff) to reach NATS and create the stream for this long, e.g. while a fresh cluster elects its JetStream leader")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
@@ -140,6 +143,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 		c.refetchSpread = -1 // Options: negative is off, zero the default
 	}
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
+	c.consumerStall, c.natsConnectTimeout = *consumerStall, *natsConnectTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
 	if *gcPercent < 0 {
@@ -239,7 +243,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
-		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log,
+		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log, ConnectTimeout: c.natsConnectTimeout,
 	})
 	if err != nil {
 		return err
@@ -267,6 +271,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		ScoreboardMinInterval:   c.scoreboardInterval,
 		ScoreboardRefetchSpread: c.refetchSpread,
 		DebugStoredTime:         c.debugStored,
+		ConsumerStall:           c.consumerStall,
 	})
 	if err != nil {
 		return err
@@ -346,13 +351,24 @@ func (c *Serve) Run(ctx context.Context) error {
 	log.Info("shutting down", "drain", c.drain)
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
-	// Stop accepting first; then tell clients to reconnect elsewhere.
-	hsDone := make(chan error, 1)
-	go func() { hsDone <- hs.Shutdown(sctx) }()
+	// The listener stays open for the drain window: /readyz answers 503
+	// draining:true (so the load balancer sees the node turn unready),
+	// connections arriving meanwhile are closed with 4000 (SSE: 503), and
+	// the clients are told to reconnect elsewhere, spread over the window.
+	// Then the listener closes.
+	drainEnd := time.Now().Add(c.drain)
 	if err := srv.Shutdown(sctx, c.drain); err != nil {
 		log.Warn("graceful shutdown incomplete", "err", err)
 	}
-	<-hsDone
+	if d := time.Until(drainEnd); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-sctx.Done():
+		}
+	}
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("http server shutdown incomplete", "err", err)
+	}
 	stopRun()
 	<-demoDone
 	<-runErr
