@@ -87,6 +87,8 @@ interface Conn {
   pongTimer?: TimerHandle;
   authId?: string;
   authRetried: boolean;
+  /** Resends after `rate_limited`, per channel (or the auth id), for their backoff. */
+  retries?: Map<string, number>;
 }
 
 /** Why an attempt failed, for the fallback decision. */
@@ -543,6 +545,14 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     if (channel) {
       const sub = this.subs.get(channel);
       const err: ErrorContext = { source: 'subscribe', code, message, channel };
+      if (code === ErrorCode.RateLimited && !sub?.active) {
+        // A dropped unsubscribe: the server still has the channel.
+        this.emit('error', err);
+        this.retryLater(conn, channel, () => {
+          if (!this.subs.get(channel)?.active) conn.transport?.send({ type: 'unsubscribe', channel });
+        });
+        return;
+      }
       if (code === ErrorCode.Internal || code === ErrorCode.RateLimited) {
         // Worth another try: the server failed, or dropped the message.
         sub?._error(err);
@@ -560,6 +570,14 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       return;
     }
     const id = typeof msg.id === 'string' ? msg.id : undefined;
+    if (code === ErrorCode.RateLimited && id !== undefined && id === conn.authId) {
+      // The auth was dropped: send the token again (a newer auth replaces it).
+      this.emit('error', { source: 'auth', code, message });
+      this.retryLater(conn, 'auth', () => {
+        if (conn.authId === id) this.sendAuth(conn);
+      });
+      return;
+    }
     if (code === ErrorCode.Unauthorized && (id === undefined || id === conn.authId)) {
       this.emit('error', { source: 'auth', code, message });
       if (this.opts.getToken && !conn.authRetried) {
@@ -573,11 +591,24 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
   }
 
   private retrySubscribe(conn: Conn, sub: Subscription): void {
-    const delay = backoffDelay(1, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
+    this.retryLater(conn, sub.channel, () => {
+      if (sub.active && sub.state === 'subscribing') this.sendSubscribe(conn, sub);
+    });
+  }
+
+  /**
+   * Runs resend on conn (an open WebSocket) after a backoff that grows with
+   * each retry of key on that connection, so that messages the server
+   * dropped for its rate come back spread out rather than in one burst.
+   */
+  private retryLater(conn: Conn, key: string, resend: () => void): void {
+    if (conn.name !== 'websocket') return;
+    conn.retries ??= new Map();
+    const attempt = (conn.retries.get(key) ?? 0) + 1;
+    conn.retries.set(key, attempt);
+    const delay = backoffDelay(attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
     this.clock.setTimeout(() => {
-      if (this.conn === conn && conn.opened && sub.active && sub.state === 'subscribing') {
-        if (conn.name === 'websocket') this.sendSubscribe(conn, sub);
-      }
+      if (this.conn === conn && conn.opened) resend();
     }, delay);
   }
 

@@ -1091,6 +1091,13 @@
       if (channel) {
         const sub = this.subs.get(channel);
         const err = { source: "subscribe", code, message, channel };
+        if (code === ErrorCode.RateLimited && !sub?.active) {
+          this.emit("error", err);
+          this.retryLater(conn, channel, () => {
+            if (!this.subs.get(channel)?.active) conn.transport?.send({ type: "unsubscribe", channel });
+          });
+          return;
+        }
         if (code === ErrorCode.Internal || code === ErrorCode.RateLimited) {
           sub?._error(err);
           this.emit("error", err);
@@ -1107,6 +1114,13 @@
         return;
       }
       const id = typeof msg.id === "string" ? msg.id : void 0;
+      if (code === ErrorCode.RateLimited && id !== void 0 && id === conn.authId) {
+        this.emit("error", { source: "auth", code, message });
+        this.retryLater(conn, "auth", () => {
+          if (conn.authId === id) this.sendAuth(conn);
+        });
+        return;
+      }
       if (code === ErrorCode.Unauthorized && (id === void 0 || id === conn.authId)) {
         this.emit("error", { source: "auth", code, message });
         if (this.opts.getToken && !conn.authRetried) {
@@ -1119,11 +1133,23 @@
       this.emit("error", { source: "server", code, message });
     }
     retrySubscribe(conn, sub) {
-      const delay = backoffDelay(1, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
+      this.retryLater(conn, sub.channel, () => {
+        if (sub.active && sub.state === "subscribing") this.sendSubscribe(conn, sub);
+      });
+    }
+    /**
+     * Runs resend on conn (an open WebSocket) after a backoff that grows with
+     * each retry of key on that connection, so that messages the server
+     * dropped for its rate come back spread out rather than in one burst.
+     */
+    retryLater(conn, key, resend) {
+      if (conn.name !== "websocket") return;
+      conn.retries ?? (conn.retries = /* @__PURE__ */ new Map());
+      const attempt = (conn.retries.get(key) ?? 0) + 1;
+      conn.retries.set(key, attempt);
+      const delay = backoffDelay(attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
       this.clock.setTimeout(() => {
-        if (this.conn === conn && conn.opened && sub.active && sub.state === "subscribing") {
-          if (conn.name === "websocket") this.sendSubscribe(conn, sub);
-        }
+        if (this.conn === conn && conn.opened) resend();
       }, delay);
     }
     // ---- tokens ----
