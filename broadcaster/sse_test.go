@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -126,6 +127,7 @@ func TestSSERefusals(t *testing.T) {
 		{"bad scoreboard token", []string{"/scoreboard/abc"}, nil, nil, 401, protocol.ErrUnauthorized, "/scoreboard/abc"},
 		{"not allowed", []string{"/contest/c1", "/contest/c2"}, alice, nil, 403, protocol.ErrUnauthorized, "/contest/c2"},
 		{"bad Last-Event-ID", []string{"/contest/c1"}, alice, []string{"last_event_id", "x1"}, 400, protocol.ErrBadRequest, ""},
+		{"too many channels", manyChannels(101), alice, nil, 400, protocol.ErrLimitExceeded, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -146,6 +148,16 @@ func TestSSERefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyChannels names n channels, more than a stream may have when n is
+// above the subscription cap.
+func manyChannels(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("/contest/c%d", i)
+	}
+	return out
 }
 
 // TestSSECORS: allowed origins get CORS headers on the stream, the ticket
