@@ -394,7 +394,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 			var ev *protocol.Event
 			ev, r.err = s.srv.snapshot(ctx, sub, rq.routeCh, upTo)
 			if ev != nil {
-				r.history = append(r.history, newEventFrame(ev, sub.client))
+				r.history = append(r.history, newSnapshotFrame(ev, sub.client))
 			}
 		}
 		if r.err != nil {

@@ -36,7 +36,7 @@ func (c *Listen) ParseFlags(_ context.Context, args []string) error {
 	fs.StringVar(&c.token, "token", "", "JWT to authenticate with (omit for /scoreboard/<token> channels only)")
 	fs.Var(&c.channels, "channel", "channel to subscribe to (repeatable)")
 	fs.StringVar(&c.since, "since", "", "resume after this event id")
-	fs.IntVar(&c.count, "count", 0, "exit after this many events (0: run until interrupted)")
+	fs.IntVar(&c.count, "count", 0, "exit after this many events, not counting snapshots (0: run until interrupted)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "exit after this long (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,9 +86,12 @@ func (c *Listen) Run(ctx context.Context) error {
 		for _, line := range strings.Split(string(b), "\n") {
 			fmt.Fprintln(c.Stdout, line)
 			var m struct {
-				ID string `json:"id"`
+				ID       string `json:"id"`
+				Snapshot bool   `json:"snapshot"`
 			}
-			if json.Unmarshal([]byte(line), &m) == nil && m.ID != "" {
+			// The stored scoreboard sent after subscribed is marked
+			// "snapshot":true: it is printed, but only new events count.
+			if json.Unmarshal([]byte(line), &m) == nil && m.ID != "" && !m.Snapshot {
 				events++
 			}
 		}

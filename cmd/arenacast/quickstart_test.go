@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// node is a running `arenacast serve` for the CLI tests.
+type node struct {
+	addr, natsURL string
+	log           *syncBuffer
+	key           string // the development signing key
+}
+
+// startServe runs `arenacast serve` on port 0 (an embedded NATS, also on a
+// port of its own) with args added, and stops it when the test ends.
+func startServe(t *testing.T, args ...string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	keys, _ := filepath.Abs("../../testdata/devkeys")
+	addrFile := filepath.Join(dir, "addr")
+	ctx, stop := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	served := make(chan int, 1)
+	go func() {
+		served <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms",
+			"--nats-listen", "127.0.0.1:0"}, args...), out, out)
+	}()
+	t.Cleanup(func() {
+		stop()
+		select {
+		case code := <-served:
+			if code != 0 {
+				t.Errorf("serve exited with %d: %s", code, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	n := &node{log: out, key: filepath.Join(keys, "dev.pem")}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(addrFile); err == nil {
+			n.addr = string(b)
+			break
+		}
+		select {
+		case code := <-served:
+			t.Fatalf("serve exited with %d: %s", code, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m := regexp.MustCompile(`"embedded NATS listening" url=(\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no NATS address in the log: %s", out.String())
+	}
+	n.natsURL = m[1]
+	return n
+}
+
+// cli runs one arenacast command to its end and returns its exit code and
+// output.
+func cli(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := run(context.Background(), args, &out, &out)
+	return code, out.String()
+}
+
+// background runs one arenacast command on a goroutine; its exit code
+// arrives on the channel.
+func background(out *syncBuffer, args ...string) chan int {
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), args, out, out) }()
+	return done
+}
+
+// waitOutput waits until out contains want, failing if the command ends
+// first.
+func waitOutput(t *testing.T, out *syncBuffer, done chan int, want string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		select {
+		case code := <-done:
+			done <- code
+			if !strings.Contains(out.String(), want) {
+				t.Fatalf("exited with %d before printing %q: %s", code, want, out.String())
+			}
+		case <-deadline:
+			t.Fatalf("no %q in: %s", want, out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// TestQuickstart runs the README's Quickstart literally, twice on one data
+// directory: the second time a stored scoreboard exists, and the listener
+// still prints both new events (the stored one, marked "snapshot":true,
+// does not count).
+func TestQuickstart(t *testing.T) {
+	n := startServe(t)
+	for round := 1; round <= 2; round++ {
+		code, tok := cli("token", "--key", n.key, "--user", "alice", "--contest", "practice")
+		if code != 0 {
+			t.Fatalf("token: %d %s", code, tok)
+		}
+		var out syncBuffer
+		done := background(&out, "listen", "--url", "ws://"+n.addr+"/events/", "--token", strings.TrimSpace(tok),
+			"--channel", "/contest/practice", "--count", "2")
+		waitOutput(t, &out, done, `"type":"subscribed"`)
+		if code, o := cli("publish", "--http", "http://"+n.addr, "--key", n.key, "--type", "run_update",
+			"--channel", "/contest/practice", "--user", "alice", "--data", `{"guid":"g1","verdict":"AC"}`); code != 0 {
+			t.Fatalf("publish --http: %d %s", code, o)
+		}
+		if code, o := cli("publish", "--nats-url", n.natsURL, "--type", "scoreboard_update",
+			"--channel", "/contest/practice", "--public", "--data", `{"contest_alias":"practice"}`); code != 0 {
+			t.Fatalf("publish --nats-url: %d %s", code, o)
+		}
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Fatalf("round %d: listen exited with %d: %s", round, code, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: listen did not exit: %s", round, out.String())
+		}
+		var types []string
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var m struct {
+				Type     string `json:"type"`
+				Snapshot bool   `json:"snapshot"`
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatalf("round %d: not JSON: %q", round, line)
+			}
+			if m.Snapshot {
+				m.Type += " (snapshot)"
+			}
+			types = append(types, m.Type)
+		}
+		want := "auth_success subscribed run_update scoreboard_update"
+		if round == 2 {
+			want = "auth_success subscribed scoreboard_update (snapshot) run_update scoreboard_update"
+		}
+		if got := strings.Join(types, " "); got != want {
+			t.Fatalf("round %d printed %s, want %s:\n%s", round, got, want, out.String())
+		}
+	}
+}
