@@ -159,3 +159,42 @@ func TestQuickstart(t *testing.T) {
 		}
 	}
 }
+
+// TestListenFailures: listen ends at once, with exit 1 and the server's
+// error, when the server refuses it; the server's auth deadline is an hour,
+// so waiting for it would time the test out. A --timeout ends it with 0
+// only when nothing was owed.
+func TestListenFailures(t *testing.T) {
+	n := startServe(t, "--auth-timeout", "1h")
+	_, tok := cli("token", "--key", n.key, "--user", "alice", "--contest", "practice")
+	tok = strings.TrimSpace(tok)
+	url := "ws://" + n.addr + "/events/"
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"bad token", []string{"--token", "x.y.z", "--channel", "/contest/practice"}, 1, "auth refused: unauthorized: authentication failed"},
+		{"bad token with --timeout", []string{"--token", "x.y.z", "--channel", "/contest/practice", "--timeout", "1h"}, 1, "auth refused: unauthorized"},
+		{"forbidden channel only", []string{"--token", tok, "--channel", "/contest/other"}, 1, "subscribe to /contest/other refused: unauthorized: not allowed on this channel"},
+		{"one forbidden channel of two", []string{"--token", tok, "--channel", "/contest/practice", "--channel", "/contest/other"}, 1, "subscribe to /contest/other refused"},
+		{"no token", []string{"--channel", "/contest/practice"}, 1, "subscribe to /contest/practice refused: unauthorized: authenticate first"},
+		{"timeout before --count", []string{"--token", tok, "--channel", "/contest/practice", "--count", "1", "--timeout", "300ms"}, 1, "--timeout 300ms reached after 0 of 1 events"},
+		{"timeout without --count", []string{"--token", tok, "--channel", "/contest/practice", "--timeout", "300ms"}, 0, `"type":"subscribed"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out syncBuffer
+			done := background(&out, append([]string{"listen", "--url", url}, tc.args...)...)
+			select {
+			case code := <-done:
+				if code != tc.code || !strings.Contains(out.String(), tc.want) {
+					t.Fatalf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("listen still running:\n%s", out.String())
+			}
+		})
+	}
+}
