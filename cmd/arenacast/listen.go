@@ -33,14 +33,13 @@ type Listen struct {
 // ParseFlags reads the command line.
 func (c *Listen) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	fs.StringVar(&c.url, "url", "ws://127.0.0.1:8080/events/", "events endpoint")
 	fs.StringVar(&c.token, "token", "", "JWT to authenticate with (omit for /scoreboard/<token> channels only)")
 	fs.Var(&c.channels, "channel", "channel to subscribe to (repeatable)")
 	fs.StringVar(&c.since, "since", "", "resume after this event id")
 	fs.IntVar(&c.count, "count", 0, "exit after this many events, not counting snapshots (0: run until interrupted)")
 	fs.DurationVar(&c.timeout, "timeout", 0, "exit after this long (0: no limit); exit 1 if --count events had not come by then")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if len(c.channels) == 0 {

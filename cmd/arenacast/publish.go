@@ -34,7 +34,6 @@ type Publish struct {
 // ParseFlags reads the command line and environment.
 func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	e := &envFlags{fs: fs}
 	httpURLF := e.String("http", "", "broadcaster base URL, e.g. http://127.0.0.1:8080 (publishes with POST /publish)")
 	natsURLF := e.String("nats-url", "", "NATS URL to publish to directly (instead of --http)")
@@ -47,7 +46,7 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	fs.BoolVar(&c.public, "public", false, "everyone on the channel may see the event")
 	fs.StringVar(&c.data, "data", "{}", "event data, JSON")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if e.err != nil {

@@ -61,7 +61,6 @@ type Serve struct {
 // ParseFlags reads the command line and environment.
 func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	e := &envFlags{fs: fs}
 	e.fs.StringVar(&c.listen, "listen", envOr("listen", "127.0.0.1:8080"), e.usage("listen", "HTTP listen address for /events/ and /publish"))
 	addrFile := e.String("addr-file", "", "write the bound listen address to this file once listening (for --listen :0)")
@@ -112,7 +111,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
 	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if e.err != nil {
