@@ -95,8 +95,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler serves GET /events/ (WebSocket, or SSE for Accept:
-// text/event-stream), POST /events/ticket, POST /publish, /healthz and
-// /readyz.
+// text/event-stream), POST /events/ticket, POST /publish, /healthz,
+// /readyz, and GET / (a short JSON naming those endpoints).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/events/", s.serveEvents)
@@ -106,6 +106,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/healthz", s.serveHealthz)
 	mux.HandleFunc("/readyz", s.serveReadyz)
+	mux.HandleFunc("/{$}", s.serveIndex)
 	return mux
 }
 

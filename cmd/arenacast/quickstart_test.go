@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -196,5 +197,28 @@ func TestListenFailures(t *testing.T) {
 				t.Fatalf("listen still running:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestDemoRoot: with --demo, GET / sends a browser to the demo page.
+func TestDemoRoot(t *testing.T) {
+	key, _ := filepath.Abs("../../testdata/devkeys/dev.pem")
+	n := startServe(t, "--demo", "--demo-key", key)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get("http://" + n.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/demo/" {
+		t.Fatalf("GET /: %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	resp, err = http.Get("http://" + n.addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("following the redirect: %s %s", resp.Status, resp.Header.Get("Content-Type"))
 	}
 }

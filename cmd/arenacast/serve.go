@@ -273,6 +273,7 @@ func (c *Serve) Run(ctx context.Context) error {
 	if c.demo {
 		mux := http.NewServeMux()
 		mux.Handle("/demo/", demoPage)
+		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
 		mux.Handle("/", handler)
 		handler = mux
 	}
