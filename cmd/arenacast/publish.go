@@ -59,7 +59,8 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	return nil
 }
 
-// Run validates and publishes the event and prints its id.
+// Run validates and publishes the event and prints its id and channel, in
+// both modes as POST /publish answers: {"id":"42","channel":"/contest/demo"}.
 func (c *Publish) Run(ctx context.Context) error {
 	ev := &protocol.Event{Type: c.typ, Channel: c.channel, User: c.user, Public: c.public, Data: json.RawMessage(c.data)}
 	if err := ev.Validate(); err != nil {
@@ -95,7 +96,9 @@ func (c *Publish) viaNATS(ctx context.Context, ev *protocol.Event, body []byte) 
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", subj, err)
 	}
-	_, err = fmt.Fprintf(c.Stdout, "published id %d on %s\n", ack.Sequence, subj)
+	// The same line as POST /publish answers, so both modes print alike.
+	out, _ := json.Marshal(map[string]string{"id": protocol.IDString(ack.Sequence), "channel": ev.Channel})
+	_, err = fmt.Fprintf(c.Stdout, "%s\n", out)
 	return err
 }
 

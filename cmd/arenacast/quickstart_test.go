@@ -121,13 +121,20 @@ func TestQuickstart(t *testing.T) {
 		done := background(&out, "listen", "--url", "ws://"+n.addr+"/events/", "--token", strings.TrimSpace(tok),
 			"--channel", "/contest/practice", "--count", "2")
 		waitOutput(t, &out, done, `"type":"subscribed"`)
-		if code, o := cli("publish", "--http", "http://"+n.addr, "--key", n.key, "--type", "run_update",
-			"--channel", "/contest/practice", "--user", "alice", "--data", `{"guid":"g1","verdict":"AC"}`); code != 0 {
-			t.Fatalf("publish --http: %d %s", code, o)
-		}
-		if code, o := cli("publish", "--nats-url", n.natsURL, "--type", "scoreboard_update",
-			"--channel", "/contest/practice", "--public", "--data", `{"contest_alias":"practice"}`); code != 0 {
-			t.Fatalf("publish --nats-url: %d %s", code, o)
+		// Both modes print the same line: {"id":"...","channel":"..."}.
+		var ids []string
+		for _, args := range [][]string{
+			{"--http", "http://" + n.addr, "--key", n.key, "--type", "run_update",
+				"--channel", "/contest/practice", "--user", "alice", "--data", `{"guid":"g1","verdict":"AC"}`},
+			{"--nats-url", n.natsURL, "--type", "scoreboard_update",
+				"--channel", "/contest/practice", "--public", "--data", `{"contest_alias":"practice"}`},
+		} {
+			code, o := cli(append([]string{"publish"}, args...)...)
+			var printed struct{ ID, Channel string }
+			if err := json.Unmarshal([]byte(o), &printed); code != 0 || err != nil || printed.ID == "" || printed.Channel != "/contest/practice" {
+				t.Fatalf("publish %s: exit %d, printed %q", args[0], code, o)
+			}
+			ids = append(ids, printed.ID)
 		}
 		select {
 		case code := <-done:
@@ -157,6 +164,11 @@ func TestQuickstart(t *testing.T) {
 		}
 		if got := strings.Join(types, " "); got != want {
 			t.Fatalf("round %d printed %s, want %s:\n%s", round, got, want, out.String())
+		}
+		for _, id := range ids {
+			if !strings.Contains(out.String(), `"id":"`+id+`"`) {
+				t.Fatalf("round %d: published id %s not in:\n%s", round, id, out.String())
+			}
 		}
 	}
 }
