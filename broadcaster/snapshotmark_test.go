@@ -13,7 +13,10 @@ import (
 func TestSnapshotMarked(t *testing.T) {
 	e := newEnv(t, nil)
 	first := e.publish("clarification", "/contest/c1", "", true, `{"q":1}`)
-	stored := protocol.IDString(e.publish("scoreboard_update", "/contest/c1", "", true, `{"r":1}`))
+	storedID := e.publish("scoreboard_update", "/contest/c1", "", true, `{"r":1}`)
+	stored := protocol.IDString(storedID)
+	// Routed by the node, so both are history when the client subscribes.
+	waitUntil(t, func() bool { return e.srv.Stats().LastConsumed >= storedID })
 	tok := e.token("alice", func(c *auth.Claims) { c.Contests = []string{"c1"} })
 
 	cl := e.dial(dialOpts{})
@@ -22,10 +25,12 @@ func TestSnapshotMarked(t *testing.T) {
 		t.Fatal(m)
 	}
 	cl.expect("scoreboard_update", map[string]any{"id": stored, "snapshot": true})
-	live := protocol.IDString(e.publish("scoreboard_update", "/contest/c1", "", true, `{"r":2}`))
+	liveID := e.publish("scoreboard_update", "/contest/c1", "", true, `{"r":2}`)
+	live := protocol.IDString(liveID)
 	if m := cl.expect("scoreboard_update", map[string]any{"id": live}); m["snapshot"] != nil {
 		t.Fatalf("a live event marked: %v", m)
 	}
+	waitUntil(t, func() bool { return e.srv.Stats().LastConsumed >= liveID })
 
 	sse := e.openSSE(sseQuery([]string{"/contest/c1"}), bearerHeader(tok))
 	sse.expect("subscribed", nil)
