@@ -139,6 +139,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if seq != 0 {
 			s.passed(seq)
 			s.recent.skip(seq)
+			// Consumed too: the lag a scrape reports must not stay at
+			// one behind a malformed event the stream ends with.
+			s.stats.lastConsumed.Store(seq)
 		}
 		s.warmed(seq)
 	})

@@ -29,7 +29,7 @@ type Stats struct {
 	resumeFailed   atomic.Uint64 // history unavailable
 	published      atomic.Uint64 // events accepted by POST /publish
 	publishRefused atomic.Uint64
-	lastConsumed   atomic.Uint64 // id of the newest event routed
+	lastConsumed   atomic.Uint64 // the newest stream position routed (or skipped as malformed)
 	// positionsSkipped counts live stream positions the consumer never
 	// saw: events discarded before this node read them.
 	positionsSkipped atomic.Uint64
