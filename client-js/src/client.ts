@@ -18,7 +18,7 @@ import {
   isTerminalClose,
 } from './codes.js';
 import { Emitter } from './emitter.js';
-import { compareIds } from './ids.js';
+import { compareIds, isDecimalId } from './ids.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { TicketError, fetchTicket } from './ticket.js';
@@ -76,6 +76,12 @@ const reservedNames = new Set([
   'state', 'connecting', 'connected', 'disconnected', 'authenticated', 'error',
   'subscribed', 'unsubscribed', 'resync', 'event', 'message',
 ]);
+
+/** Options of {@link ArenacastClient.subscribe}. */
+export interface SubscribeOptions {
+  /** Resume after this event id (a decimal id string) unless the subscription has a position already. */
+  since?: string;
+}
 
 /** One transport attempt and the timers that belong to it. */
 interface Conn {
@@ -167,13 +173,23 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
    * Returns the subscription to channel, creating it and starting it. A
    * subscription to the same channel is shared: calling this twice returns
    * the same object.
+   *
+   * `options.since` is an event id to resume from when the subscription
+   * has no position of its own yet (a page restoring what it saw, or
+   * backfilling recent events): the server then sends the stored events
+   * after it, and `resync` follows if the history no longer reaches back
+   * that far. A position the subscription already has is kept.
    */
-  subscribe(channel: string): Subscription {
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
+    if (options.since !== undefined && !isDecimalId(options.since)) {
+      throw new TypeError(`since: ${JSON.stringify(options.since)} is not an event id`);
+    }
     let sub = this.subs.get(channel);
     if (!sub) {
       sub = new Subscription(channel, this, (type) => this.listenType(type));
       this.subs.set(channel, sub);
     }
+    if (options.since !== undefined) sub._startAfter(options.since);
     sub.subscribe();
     return sub;
   }

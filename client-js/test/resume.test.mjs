@@ -153,3 +153,22 @@ test('a coalesced scoreboard that overtook smaller ids does not hide them, and r
   h.ws.push({ type: 'subscribed', channel: C, recovered: true }, board(12), runUpdate(C, 11), runUpdate(C, 13), board(14));
   assert.deepEqual(h.events.map((e) => e.id), ['12', '11', '13', '14'], 'the replay adds only what was new');
 });
+
+test('subscribe with since resumes a new subscription from that id; a position it has wins', async () => {
+  const h = setup();
+  const sub = h.client.subscribe(C, { since: '120' });
+  await connected(h);
+  assert.deepEqual(h.ws.msgsOfType('subscribe'), [{ type: 'subscribe', channel: C, since: '120' }]);
+  h.ws.push({ type: 'subscribed', channel: C, recovered: true }, runUpdate(C, 119), runUpdate(C, 121));
+  assert.deepEqual(h.events.map((e) => e.id), ['121'], 'nothing at or before since');
+  assert.equal(h.resyncs.length, 0);
+  // Asked again with an older id, the subscription keeps its own position.
+  h.client.subscribe(C, { since: '5' });
+  h.ws.serverClose(4000);
+  await h.clock.advance(100);
+  h.ws.accept();
+  assert.deepEqual(h.ws.msgsOfType('subscribe'), [{ type: 'subscribe', channel: C, since: '121' }]);
+  assert.equal(sub.lastId, '121');
+  assert.throws(() => h.client.subscribe('/user/alice', { since: 'x1' }), TypeError);
+  assert.equal(h.client.getSubscription('/user/alice'), undefined, 'a refused call leaves nothing behind');
+});

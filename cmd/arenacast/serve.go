@@ -354,7 +354,14 @@ func (c *Serve) demoPage(v *auth.Verifier) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--demo-key: %w", err)
 	}
-	return demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v})
+	// The bus opens after the page is checked, before the page is served.
+	lastID := func(ctx context.Context) (uint64, error) {
+		if c.bus == nil {
+			return 0, errors.New("the event bus is not open yet")
+		}
+		return c.bus.LastID(ctx)
+	}
+	return demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v, LastID: lastID})
 }
 
 func natsDesc(url string) string {
