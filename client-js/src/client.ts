@@ -545,6 +545,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       timestamp: typeof msg.timestamp === 'number' ? msg.timestamp : undefined,
       data: msg.data,
     };
+    if (msg.snapshot === true) ev.snapshot = true;
     if (!sub._deliver(ev)) return;
     if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
     this.emit('event', ev);

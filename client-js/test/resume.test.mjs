@@ -172,3 +172,13 @@ test('subscribe with since resumes a new subscription from that id; a position i
   assert.throws(() => h.client.subscribe('/user/alice', { since: 'x1' }), TypeError);
   assert.equal(h.client.getSubscription('/user/alice'), undefined, 'a refused call leaves nothing behind');
 });
+
+test('the stored scoreboard sent after subscribed is marked snapshot; other events are not', async () => {
+  const h = setup();
+  h.client.subscribe(C);
+  await connected(h);
+  const board = { type: 'scoreboard_update', channel: C, id: '7', timestamp: 1704067200, data: { r: 1 } };
+  h.ws.push({ type: 'subscribed', channel: C }, { ...board, snapshot: true }, runUpdate(C, 8), { ...board, id: '9' });
+  assert.deepEqual(h.events.map((e) => [e.id, e.snapshot]), [['7', true], ['8', undefined], ['9', undefined]]);
+  assert.ok(!('snapshot' in h.events[1]), 'no snapshot key on other events');
+});

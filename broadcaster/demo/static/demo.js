@@ -1090,6 +1090,7 @@
         timestamp: typeof msg.timestamp === "number" ? msg.timestamp : void 0,
         data: msg.data
       };
+      if (msg.snapshot === true) ev.snapshot = true;
       if (!sub._deliver(ev)) return;
       if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
       this.emit("event", ev);
