@@ -12,8 +12,11 @@ FUZZTIME ?= 10s
 
 all: build
 
+# The commit, for `arenacast --version` ("+dirty" with uncommitted changes).
+COMMIT := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- 2>/dev/null || c="$$c+dirty"; echo "$$c"; })
+
 build:
-	$(GO) build -o $(BIN) ./cmd/arenacast
+	$(GO) build -ldflags '-X main.commit=$(COMMIT)' -o $(BIN) ./cmd/arenacast
 
 # --demo: a simulated contest, shown live at http://127.0.0.1:8080/demo/
 run: build

@@ -43,6 +43,14 @@ func newEventFrame(ev *protocol.Event, channel string) *frame {
 	}
 }
 
+// newSnapshotFrame is newEventFrame for the snapshot a subscribe without
+// since gets: the same event, marked "snapshot":true on the wire.
+func newSnapshotFrame(ev *protocol.Event, channel string) *frame {
+	f := newEventFrame(ev, channel)
+	f.data = protocol.AppendSnapshot(f.data[:0], ev, channel)
+	return f
+}
+
 func newReplyFrame(r protocol.Reply) *frame {
 	return &frame{data: r.Encode(), typ: r.Type}
 }

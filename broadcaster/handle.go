@@ -20,13 +20,12 @@ var errTokenRevoked = errors.New("token revoked")
 // handleOffStack).
 func (s *session) handleRaw(b []byte, binary bool) {
 	o := &s.srv.opts
-	if !s.rate.allow(o.Now(), o.MessageRate, o.MessageBurst) {
-		if s.rate.dropped == 1 {
-			s.send(protocol.ErrorReply("", protocol.ErrRateLimited, "", "too many messages; this one was dropped"))
-		}
+	if !s.rate.allow(o.Now(), o.MessageRate, o.MessageBurst, o.MessageBurst+o.MaxSubscriptions) {
 		if s.rate.dropped > 2*o.MessageBurst {
 			s.shutdown(protocol.CloseRateLimited)
+			return
 		}
+		s.send(droppedReply(b, binary))
 		return
 	}
 	if binary {
@@ -56,6 +55,26 @@ func (s *session) handleRaw(b []byte, binary bool) {
 	case protocol.MsgUnsubscribe:
 		s.unsubscribe(m.ID, m.Channel)
 	}
+}
+
+// droppedReply is the rate_limited answer to a message dropped unread: it
+// echoes the message's id and, for a subscribe or unsubscribe, its channel,
+// so that the client knows what to send again. A message that does not
+// decode is answered without either.
+func droppedReply(b []byte, binary bool) protocol.Reply {
+	what := "message"
+	var m protocol.ClientMessage
+	if !binary {
+		if d, err := protocol.DecodeClientMessage(b); err == nil {
+			m = d
+			what = m.Type
+		}
+	}
+	r := protocol.ErrorReply(m.ID, protocol.ErrRateLimited, "", "too many messages; this "+what+" was dropped: send it again later")
+	if m.Type == protocol.MsgSubscribe || m.Type == protocol.MsgUnsubscribe {
+		r.Channel = m.Channel
+	}
+	return r
 }
 
 // bad answers a malformed message and closes the connection after too many.

@@ -22,7 +22,7 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.publisherAllowed(r) {
 		s.stats.publishRefused.Add(1)
-		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", "a publisher credential is required")
+		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", s.publisherRefusal(r))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxEventSize)))

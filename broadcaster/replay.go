@@ -77,9 +77,14 @@ func (h *historySource) head() *protocol.Event {
 	return h.fresh[0]
 }
 
+// headFresh reports whether the head is a fresh board.
+func (h *historySource) headFresh() bool {
+	return len(h.fresh) > 0 && (len(h.buf) == 0 || h.fresh[0].ID <= h.buf[0].ID)
+}
+
 // pop drops the head.
 func (h *historySource) pop() {
-	if len(h.fresh) > 0 && (len(h.buf) == 0 || h.fresh[0].ID <= h.buf[0].ID) {
+	if h.headFresh() {
 		h.fresh = h.fresh[1:]
 		return
 	}
@@ -219,6 +224,9 @@ func nextPage(ctx context.Context, bus Bus, srcs []*historySource, pageMsgs, pag
 			break
 		}
 		f := newEventFrame(best.head(), best.sub.client)
+		if best.headFresh() {
+			f = newSnapshotFrame(best.head(), best.sub.client) // a stored board, marked (section 6)
+		}
 		if len(page) > 0 && size+len(f.data) > pageBytes {
 			break
 		}

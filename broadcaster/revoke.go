@@ -198,7 +198,7 @@ func (s *Server) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.publisherAllowed(r) {
-		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", "a publisher credential is required")
+		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", s.publisherRefusal(r))
 		return
 	}
 	if s.opts.Revocations == nil {

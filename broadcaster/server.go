@@ -101,8 +101,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler serves GET /events/ (WebSocket, or SSE for Accept:
-// text/event-stream), POST /events/ticket, POST /publish, /healthz and
-// /readyz.
+// text/event-stream), POST /events/ticket, POST /publish, /healthz,
+// /readyz, and GET / (a short JSON naming those endpoints).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/events/", s.serveEvents)
@@ -112,6 +112,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/revoke", s.serveRevoke)
 	mux.HandleFunc("/healthz", s.serveHealthz)
 	mux.HandleFunc("/readyz", s.serveReadyz)
+	mux.HandleFunc("/{$}", s.serveIndex)
 	return mux
 }
 
@@ -146,6 +147,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if seq != 0 {
 			s.passed(seq)
 			s.recent.skip(seq)
+			// Consumed too: the lag a scrape reports must not stay at
+			// one behind a malformed event the stream ends with.
+			s.stats.lastConsumed.Store(seq)
 		}
 		s.warmed(seq)
 	})

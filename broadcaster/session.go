@@ -526,15 +526,14 @@ type tokenBucket struct {
 	dropped int // messages dropped since the last accepted one
 }
 
-// allow reports whether one more message fits the rate.
-func (b *tokenBucket) allow(now time.Time, rate float64, burst int) bool {
+// allow reports whether one more message fits the rate. The bucket opens
+// with max(burst, opening) tokens, so that a reconnecting client's auth and
+// all its subscribes fit at once, and refills at rate up to burst.
+func (b *tokenBucket) allow(now time.Time, rate float64, burst, opening int) bool {
 	if b.last.IsZero() {
-		b.tokens = float64(burst)
-	} else {
-		b.tokens += now.Sub(b.last).Seconds() * rate
-		if b.tokens > float64(burst) {
-			b.tokens = float64(burst)
-		}
+		b.tokens = float64(max(burst, opening))
+	} else if b.tokens < float64(burst) {
+		b.tokens = min(b.tokens+now.Sub(b.last).Seconds()*rate, float64(burst))
 	}
 	b.last = now
 	if b.tokens >= 1 {

@@ -3,6 +3,7 @@ package broadcaster
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -114,7 +115,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(channels) > s.opts.MaxSubscriptions {
-		writeJSONError(w, http.StatusBadRequest, protocol.ErrLimitExceeded, "", "too many channels")
+		// 400, not 503: the request itself is over the cap, and sending it
+		// again (to any node) is refused again.
+		writeJSONError(w, http.StatusBadRequest, protocol.ErrLimitExceeded, "", fmt.Sprintf("too many channels: at most %d per stream", s.opts.MaxSubscriptions))
 		return
 	}
 	p, err := s.sseCredential(r)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -125,6 +126,7 @@ func TestSSERefusals(t *testing.T) {
 		{"bad ticket", []string{"/contest/c1"}, nil, []string{"ticket", "nope"}, 401, protocol.ErrUnauthorized, ""},
 		{"bad scoreboard token", []string{"/scoreboard/abc"}, nil, nil, 401, protocol.ErrUnauthorized, "/scoreboard/abc"},
 		{"not allowed", []string{"/contest/c1", "/contest/c2"}, alice, nil, 403, protocol.ErrUnauthorized, "/contest/c2"},
+		{"too many channels", manyChannels(101), alice, nil, 400, protocol.ErrLimitExceeded, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,6 +147,16 @@ func TestSSERefusals(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manyChannels names n channels, more than a stream may have when n is
+// above the subscription cap.
+func manyChannels(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("/contest/c%d", i)
+	}
+	return out
 }
 
 // TestSSECORS: allowed origins get CORS headers on the stream, the ticket

@@ -30,7 +30,7 @@ type Stats struct {
 	resumeAborted  atomic.Uint64 // the connection closed before the replay went out
 	published      atomic.Uint64 // events accepted by POST /publish
 	publishRefused atomic.Uint64
-	lastConsumed   atomic.Uint64 // id of the newest event routed
+	lastConsumed   atomic.Uint64 // the newest stream position routed (or skipped as malformed)
 	// positionsSkipped counts live stream positions the consumer never
 	// saw: events discarded before this node read them.
 	positionsSkipped atomic.Uint64

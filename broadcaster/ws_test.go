@@ -481,6 +481,75 @@ func TestSubscriptionCap(t *testing.T) {
 	cl.expect("contest_update", map[string]any{"channel": "/contest/c2", "id": protocol.IDString(id)})
 }
 
+// TestRateLimit: a reconnect's auth and a full set of subscribes, sent at
+// once, are all answered; past the allowance every dropped message gets a
+// rate_limited reply naming its id (and channel), and a flood that goes on
+// is closed with 4005. The clock is frozen, so the bucket never refills.
+func TestRateLimit(t *testing.T) {
+	t0 := time.Now()
+	e := newEnv(t, func(o *broadcaster.Options) {
+		o.MaxSubscriptions = 60
+		o.MessageBurst = 10
+		o.Now = func() time.Time { return t0 }
+	})
+	cl := e.dial(dialOpts{})
+	ctx := context.Background()
+	write := func(v any) {
+		t.Helper()
+		b, _ := json.Marshal(v)
+		if err := cl.c.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatalf("write: %v", err)
+		}
+	}
+	// 1 + 60 messages at once, then the 9 left of burst + cap (70).
+	write(map[string]any{"type": "auth", "id": "a", "token": e.token("root", func(c *auth.Claims) { c.SiteAdmin = true })})
+	for i := range 60 {
+		write(map[string]any{"type": "subscribe", "id": fmt.Sprint("s", i), "channel": fmt.Sprint("/problem/p", i)})
+	}
+	for i := range 9 {
+		write(map[string]any{"type": "ping", "id": fmt.Sprint("p", i)})
+	}
+	got := map[string]int{}
+	for range 70 {
+		m := cl.next()
+		got[m["type"].(string)]++
+		if m["type"] == "error" {
+			t.Fatalf("within the allowance: %v", m)
+		}
+	}
+	if got["auth_success"] != 1 || got["subscribed"] != 60 || got["pong"] != 9 {
+		t.Fatalf("replies %v", got)
+	}
+	// Past the allowance: each dropped message is named in its reply.
+	cases := []struct {
+		msg         any
+		id, channel string
+	}{
+		{map[string]any{"type": "subscribe", "id": "x1", "channel": "/problem/extra"}, "x1", "/problem/extra"},
+		{map[string]any{"type": "subscribe", "channel": "/problem/noid"}, "", "/problem/noid"},
+		{map[string]any{"type": "unsubscribe", "id": "x2", "channel": "/problem/p0"}, "x2", "/problem/p0"},
+		{map[string]any{"type": "ping", "id": "x3"}, "x3", ""},
+		{json.RawMessage(`{"type":"nonsense","id":"x4"}`), "", ""},
+	}
+	for _, tc := range cases {
+		write(tc.msg)
+		m := cl.expect("error", map[string]any{"error": "rate_limited"})
+		if id, _ := m["id"].(string); id != tc.id {
+			t.Errorf("%v: reply id %q, want %q", tc.msg, id, tc.id)
+		}
+		if ch, _ := m["channel"].(string); ch != tc.channel {
+			t.Errorf("%v: reply channel %q, want %q", tc.msg, ch, tc.channel)
+		}
+	}
+	// The flood goes on: more than 2 × burst drops in a row close it.
+	for i := len(cases); i < 20; i++ {
+		write(map[string]any{"type": "ping"})
+		cl.expect("error", map[string]any{"error": "rate_limited"})
+	}
+	write(map[string]any{"type": "ping"})
+	cl.expectClose(protocol.CloseRateLimited)
+}
+
 // TestSlowConsumer: a client that stops reading is closed with 4001 while
 // a fast client on the same channel receives everything.
 func TestSlowConsumer(t *testing.T) {

@@ -254,3 +254,13 @@ func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
 	dst = append(dst, '}')
 	return dst
 }
+
+// AppendSnapshot appends what AppendDelivery does, marked as a snapshot:
+// the stored event a subscribe without since is sent before live events
+// (docs/protocol.md §6), so that a client can tell it from a new one:
+//
+//	{"type":"scoreboard_update",...,"data":{...},"snapshot":true}
+func AppendSnapshot(dst []byte, ev *Event, channel string) []byte {
+	dst = AppendDelivery(dst, ev, channel)
+	return append(dst[:len(dst)-1], `,"snapshot":true}`...)
+}

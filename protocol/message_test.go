@@ -115,6 +115,18 @@ func TestAppendDeliveryExtras(t *testing.T) {
 	}
 }
 
+func TestAppendSnapshot(t *testing.T) {
+	ev := &Event{Type: "scoreboard_update", Channel: "/contest/a", Public: true, Data: json.RawMessage(`{"r":[1]}`), ID: 7, Timestamp: 1704067200}
+	got := string(AppendSnapshot([]byte("x"), ev, "/contest/a"))
+	want := `x{"type":"scoreboard_update","channel":"/contest/a","id":"7","timestamp":1704067200,"data":{"r":[1]},"snapshot":true}`
+	if got != want {
+		t.Fatalf("got %s\nwant %s", got, want)
+	}
+	if !json.Valid([]byte(got[1:])) {
+		t.Fatal("invalid JSON")
+	}
+}
+
 func TestCloseCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range AllCloseCodes {

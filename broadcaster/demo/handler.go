@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -41,6 +42,14 @@ type HandlerOptions struct {
 	// TokenTTL is the lifetime of the tokens in /demo/config.json. The
 	// page fetches fresh ones before they expire. Defaults to 1 h.
 	TokenTTL time.Duration
+	// LastID, when set, is the stream's newest id: config.json then names
+	// a position Backfill stream positions before it, from which the
+	// page's feed resumes, so that a fresh page shows the recent events
+	// (those its viewer may see) instead of starting empty.
+	LastID func(ctx context.Context) (uint64, error)
+	// Backfill is how many stream positions back the feed starts.
+	// Defaults to 100.
+	Backfill uint64
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -58,6 +67,14 @@ type Config struct {
 	ViewerToken string `json:"viewer_token"`
 	// Expires is when both tokens expire, in Unix seconds.
 	Expires int64 `json:"expires"`
+	// Problems are the simulated contest's problem aliases in the board's
+	// column order (A, B, ...), so the page names each by letter and alias
+	// from the start.
+	Problems []string `json:"problems"`
+	// FeedSince, when set, is the event id the feed subscribes with
+	// (since): its history is the recent events. Absent without LastID
+	// or when the stream cannot be read.
+	FeedSince string `json:"feed_since,omitempty"`
 }
 
 // handler serves the page and its config.
@@ -90,6 +107,9 @@ func NewHandler(o HandlerOptions) (http.Handler, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Backfill == 0 {
+		o.Backfill = 100
 	}
 	h := &handler{o: o}
 	cfg, err := h.config()
@@ -124,7 +144,7 @@ func (h *handler) config() (*Config, error) {
 	return &Config{
 		Contest: h.o.Contest, EventsURL: h.o.EventsURL,
 		ScoreboardToken: sb, Viewer: h.o.Viewer, ViewerToken: vt,
-		Expires: now.Add(h.o.TokenTTL).Unix(),
+		Expires: now.Add(h.o.TokenTTL).Unix(), Problems: problemAliases(),
 	}, nil
 }
 
@@ -153,6 +173,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cannot mint the demo's tokens", http.StatusInternalServerError)
 			return
 		}
+		if h.o.LastID != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			last, err := h.o.LastID(ctx)
+			cancel()
+			if err == nil {
+				cfg.FeedSince = protocol.IDString(last - min(last, h.o.Backfill))
+			}
+		}
 		hd.Set("Content-Type", "application/json")
 		hd.Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(cfg)
@@ -174,4 +202,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// SSE stream) to the same origin.
 	hd.Set("Content-Security-Policy", "default-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 	w.Write(b)
+}
+
+// problemAliases are the aliases of the simulated problems, in order.
+func problemAliases() []string {
+	out := make([]string, len(problems))
+	for i, p := range problems {
+		out[i] = p.alias
+	}
+	return out
 }

@@ -1,7 +1,9 @@
 package demo
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -126,5 +128,40 @@ func TestNewHandlerRefusesAKeyTheBroadcasterDoesNotKnow(t *testing.T) {
 	}
 	if _, err := NewHandler(HandlerOptions{}); err == nil {
 		t.Error("no signer: want an error")
+	}
+}
+
+// TestHandlerFeedSince: config.json names the position the feed resumes
+// from, Backfill positions before the stream's end, so a fresh page shows
+// the recent events; without a readable stream it names none.
+func TestHandlerFeedSince(t *testing.T) {
+	cases := []struct {
+		name   string
+		lastID func(context.Context) (uint64, error)
+		want   string
+	}{
+		{"long stream", func(context.Context) (uint64, error) { return 250, nil }, "150"},
+		{"short stream", func(context.Context) (uint64, error) { return 30, nil }, "0"},
+		{"stream unavailable", func(context.Context) (uint64, error) { return 0, errors.New("down") }, ""},
+		{"no stream", nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h, err := NewHandler(HandlerOptions{Signer: auth.NewHMACSigner("demo", secret), LastID: tc.lastID})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, body := get(t, h, http.MethodGet, "/demo/config.json")
+			var cfg Config
+			if err := json.Unmarshal([]byte(body), &cfg); res.StatusCode != http.StatusOK || err != nil {
+				t.Fatalf("%d %v: %s", res.StatusCode, err, body)
+			}
+			if cfg.FeedSince != tc.want {
+				t.Fatalf("feed_since %q, want %q", cfg.FeedSince, tc.want)
+			}
+			if strings.Join(cfg.Problems, " ") != "sum-two grid-paths brackets orbits" {
+				t.Fatalf("problems %v", cfg.Problems)
+			}
+		})
 	}
 }

@@ -115,6 +115,11 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			// nil: the connection was closed on purpose (Close, shutdown).
+			if err == nil {
+				cfg.Logger.Debug("nats connection closed")
+				return
+			}
 			cfg.Logger.Warn("nats disconnected", "err", err)
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {

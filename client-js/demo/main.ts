@@ -17,6 +17,10 @@ interface Config {
   viewer: string;
   viewer_token: string;
   expires: number;
+  /** The problem aliases in board order (A, B, ...). */
+  problems: string[];
+  /** The id the feed resumes after, so that it opens with the recent events. */
+  feed_since?: string;
 }
 
 interface Cell {
@@ -82,6 +86,13 @@ function showState(client: ArenacastClient, id: string): void {
 // ---- scoreboard ----
 
 const letter = (i: number) => String.fromCharCode(65 + i);
+/** Each problem's column letter on the board, by alias, for the feed. */
+const letters = new Map<string, string>();
+/** A problem as the page names it: its board letter and its alias, e.g. "B grid-paths". */
+const problemName = (alias: string | undefined) => {
+  const l = alias === undefined ? undefined : letters.get(alias);
+  return l ? `${l} ${alias}` : (alias ?? '?');
+};
 let shownProblems = '';
 /** Each user's solved/penalty on the board shown, to highlight the rows that changed. */
 let lastResults = new Map<string, string>();
@@ -97,6 +108,10 @@ function renderHead(problems: string[]): void {
   const key = problems.join(',');
   if (key === shownProblems) return;
   shownProblems = key;
+  letters.clear();
+  problems.forEach((alias, i) => letters.set(alias, letter(i)));
+  const legend = problems.map((alias, i) => `${letter(i)} ${alias}`).join(' · ');
+  $('#problems').textContent = `Problems: ${legend}`;
   const tr = el('tr');
   tr.append(el('th', 'num', '#'), el('th', '', 'User'));
   problems.forEach((alias, i) => {
@@ -157,18 +172,18 @@ function summary(ev: StreamEvent<Data>): Node[] {
   const d = ev.data ?? {};
   switch (ev.type) {
     case 'run_update':
-      if (d.status === 'new') return [document.createTextNode(`${d.username} submitted ${d.problem} (${d.language})`), el('span', 'private', 'private')];
+      if (d.status === 'new') return [document.createTextNode(`${d.username} submitted ${problemName(d.problem)} (${d.language})`), el('span', 'private', 'private')];
       return [
-        document.createTextNode(`${d.username} · ${d.problem}: `),
+        document.createTextNode(`${d.username} · ${problemName(d.problem)}: `),
         el('span', `v-${d.verdict}`, d.verdict ?? '?'),
         document.createTextNode(d.runtime_ms ? ` (${d.runtime_ms} ms)` : ''),
         el('span', 'private', 'private'),
       ];
     case 'scoreboard_update':
-      if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${d.changed.problem}, now ${ordinal(d.changed.place)}`)];
+      if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${problemName(d.changed.problem)}, now ${ordinal(d.changed.place)}`)];
       return [document.createTextNode('new scoreboard')];
     case 'clarification':
-      return [document.createTextNode(`${d.problem}: “${d.message}” — ${d.answer}`)];
+      return [document.createTextNode(`${problemName(d.problem)}: “${d.message}” — ${d.answer}`)];
     case 'contest_update':
       return [document.createTextNode(d.message ?? d.event ?? '')];
   }
@@ -191,6 +206,7 @@ function addFeed(type: string, when: Date, nodes: Node[]): void {
 async function main(): Promise<void> {
   const cfg = await fetchConfig();
   $('#contest').textContent = cfg.contest;
+  renderHead(cfg.problems ?? []);
 
   // The scoreboard: anonymous, on the public link. A subscribe without
   // `since` starts with the latest scoreboard as a snapshot.
@@ -201,6 +217,12 @@ async function main(): Promise<void> {
     sub.on('scoreboard_update', (ev) => {
       const b = (ev.data as Data | null)?.scoreboard;
       if (b) renderBoard(b);
+    });
+    // Round starts, the last-hour announcement and the end: the contest
+    // restarts on its own, and the page says so.
+    sub.on('contest_update', (ev) => {
+      const m = (ev.data as Data | null)?.message;
+      if (m) $('#round').textContent = m;
     });
     sub.on('unsubscribed', async ({ reason }) => {
       if (reason !== 'expired') return;
@@ -221,7 +243,9 @@ async function main(): Promise<void> {
     getToken: async () => (await fetchConfig()).viewer_token,
   });
   showState(feed, 'conn-feed');
-  const contest = feed.subscribe(`/contest/${cfg.contest}`);
+  // Resuming from feed_since, the feed opens with the recent events this
+  // viewer may see (history), then goes live.
+  const contest = feed.subscribe(`/contest/${cfg.contest}`, cfg.feed_since ? { since: cfg.feed_since } : {});
   contest.on('event', (ev) => {
     const when = ev.timestamp ? new Date(ev.timestamp * 1000) : new Date();
     addFeed(ev.type, when, summary(ev as StreamEvent<Data>));

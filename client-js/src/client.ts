@@ -18,7 +18,7 @@ import {
   isTerminalClose,
 } from './codes.js';
 import { Emitter } from './emitter.js';
-import { compareIds } from './ids.js';
+import { compareIds, isDecimalId } from './ids.js';
 import { Subscription, type SubscriptionHost } from './subscription.js';
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { TicketError, fetchTicket } from './ticket.js';
@@ -77,6 +77,12 @@ const reservedNames = new Set([
   'subscribed', 'unsubscribed', 'resync', 'event', 'message',
 ]);
 
+/** Options of {@link ArenacastClient.subscribe}. */
+export interface SubscribeOptions {
+  /** Resume after this event id (a decimal id string) unless the subscription has a position already. */
+  since?: string;
+}
+
 /** One transport attempt and the timers that belong to it. */
 interface Conn {
   name: TransportName;
@@ -87,6 +93,8 @@ interface Conn {
   pongTimer?: TimerHandle;
   authId?: string;
   authRetried: boolean;
+  /** Resends after `rate_limited`, per channel (or the auth id), for their backoff. */
+  retries?: Map<string, number>;
 }
 
 /** Why an attempt failed, for the fallback decision. */
@@ -165,13 +173,23 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
    * Returns the subscription to channel, creating it and starting it. A
    * subscription to the same channel is shared: calling this twice returns
    * the same object.
+   *
+   * `options.since` is an event id to resume from when the subscription
+   * has no position of its own yet (a page restoring what it saw, or
+   * backfilling recent events): the server then sends the stored events
+   * after it, and `resync` follows if the history no longer reaches back
+   * that far. A position the subscription already has is kept.
    */
-  subscribe(channel: string): Subscription {
+  subscribe(channel: string, options: SubscribeOptions = {}): Subscription {
+    if (options.since !== undefined && !isDecimalId(options.since)) {
+      throw new TypeError(`since: ${JSON.stringify(options.since)} is not an event id`);
+    }
     let sub = this.subs.get(channel);
     if (!sub) {
       sub = new Subscription(channel, this, (type) => this.listenType(type));
       this.subs.set(channel, sub);
     }
+    if (options.since !== undefined) sub._startAfter(options.since);
     sub.subscribe();
     return sub;
   }
@@ -527,6 +545,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       timestamp: typeof msg.timestamp === 'number' ? msg.timestamp : undefined,
       data: msg.data,
     };
+    if (msg.snapshot === true) ev.snapshot = true;
     if (!sub._deliver(ev)) return;
     if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
     this.emit('event', ev);
@@ -543,6 +562,14 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     if (channel) {
       const sub = this.subs.get(channel);
       const err: ErrorContext = { source: 'subscribe', code, message, channel };
+      if (code === ErrorCode.RateLimited && !sub?.active) {
+        // A dropped unsubscribe: the server still has the channel.
+        this.emit('error', err);
+        this.retryLater(conn, channel, () => {
+          if (!this.subs.get(channel)?.active) conn.transport?.send({ type: 'unsubscribe', channel });
+        });
+        return;
+      }
       if (code === ErrorCode.Internal || code === ErrorCode.RateLimited) {
         // Worth another try: the server failed, or dropped the message.
         sub?._error(err);
@@ -560,6 +587,14 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       return;
     }
     const id = typeof msg.id === 'string' ? msg.id : undefined;
+    if (code === ErrorCode.RateLimited && id !== undefined && id === conn.authId) {
+      // The auth was dropped: send the token again (a newer auth replaces it).
+      this.emit('error', { source: 'auth', code, message });
+      this.retryLater(conn, 'auth', () => {
+        if (conn.authId === id) this.sendAuth(conn);
+      });
+      return;
+    }
     if (code === ErrorCode.Unauthorized && (id === undefined || id === conn.authId)) {
       this.emit('error', { source: 'auth', code, message });
       if (this.opts.getToken && !conn.authRetried) {
@@ -573,11 +608,24 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
   }
 
   private retrySubscribe(conn: Conn, sub: Subscription): void {
-    const delay = backoffDelay(1, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
+    this.retryLater(conn, sub.channel, () => {
+      if (sub.active && sub.state === 'subscribing') this.sendSubscribe(conn, sub);
+    });
+  }
+
+  /**
+   * Runs resend on conn (an open WebSocket) after a backoff that grows with
+   * each retry of key on that connection, so that messages the server
+   * dropped for its rate come back spread out rather than in one burst.
+   */
+  private retryLater(conn: Conn, key: string, resend: () => void): void {
+    if (conn.name !== 'websocket') return;
+    conn.retries ??= new Map();
+    const attempt = (conn.retries.get(key) ?? 0) + 1;
+    conn.retries.set(key, attempt);
+    const delay = backoffDelay(attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
     this.clock.setTimeout(() => {
-      if (this.conn === conn && conn.opened && sub.active && sub.state === 'subscribing') {
-        if (conn.name === 'websocket') this.sendSubscribe(conn, sub);
-      }
+      if (this.conn === conn && conn.opened) resend();
     }, delay);
   }
 

@@ -6,7 +6,7 @@
  */
 
 export { ArenacastClient } from './client.js';
-export type { ClientEvents } from './client.js';
+export type { ClientEvents, SubscribeOptions } from './client.js';
 export { defaults } from './options.js';
 export type { ClientOptions } from './options.js';
 export { TicketError } from './ticket.js';

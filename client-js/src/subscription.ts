@@ -114,6 +114,11 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
     if (s === 'subscribing') this.emit('subscribing', { channel: this.channel });
   }
 
+  /** Sets the resume position to id (a decimal id) unless there is one already. @internal */
+  _startAfter(id: string): void {
+    if (this.lastId === undefined) this.lastOther = id;
+  }
+
   /** The client sent a subscribe; resume says whether it asked to resume. @internal */
   _sent(since: string | undefined, resume: boolean): void {
     this.sentSince = since;

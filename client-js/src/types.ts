@@ -29,6 +29,12 @@ export interface StreamEvent<T = unknown> {
   id?: string;
   timestamp?: number;
   data: T;
+  /**
+   * True on the stored scoreboard a subscribe without `since` gets first
+   * (`"snapshot":true` on the wire): state as of its id, not news. Absent
+   * otherwise.
+   */
+  snapshot?: true;
 }
 
 /** The name of the transport in use. */

@@ -152,6 +152,43 @@ test('the server restarts mid-test and the page resumes with no missed and no re
   }
 });
 
+test('a page with 100 subscriptions gets every one back after a reconnect, and their events by resume', T, async () => {
+  const own = new Server(bin);
+  await own.start();
+  try {
+    const token = await own.token(['--user', 'root', '--site-admin']);
+    const channels = Array.from({ length: 100 }, (_, i) => `/problem/many-${i}`);
+    const page = await clientPage();
+    await page.evaluate((cfg) => harness.start(cfg), { url: own.eventsUrl, token, channels, gated: true, transports: ['websocket'] });
+    await until(page, (n) => new Set(harness.subscribed.map((s) => s.channel)).size === n, channels.length, '100 subscribed');
+    // One event on each channel gives each a position to resume from.
+    const before = [];
+    for (const ch of channels) before.push(await own.publish({ type: 'run_update', channel: ch, public: true, data: { guid: `before-${ch}` } }));
+    await until(page, (ids) => ids.every((id) => harness.ids().includes(id)), before, 'an event on every channel');
+
+    await page.evaluate(() => (harness.gate.closed = true));
+    await own.restart();
+    await until(page, () => harness.client.state === 'connecting', null, 'the page to notice the restart');
+    const during = [];
+    for (const ch of channels) during.push(await own.publish({ type: 'run_update', channel: ch, public: true, data: { guid: `during-${ch}` } }));
+    await page.evaluate(() => (harness.gate.closed = false));
+
+    await until(page, (ids) => ids.every((id) => harness.ids().includes(id)), during, 'the events of every channel by resume');
+    const seen = await page.evaluate(() => ({ subscribed: harness.subscribed, errors: harness.errors, resyncs: harness.resyncs, ids: harness.ids() }));
+    const again = seen.subscribed.slice(100);
+    assert.equal(again.length, 100, 'each channel subscribed once more');
+    assert.ok(again.every((s) => s.resumed && s.recovered), JSON.stringify(again.filter((s) => !s.recovered)));
+    assert.deepEqual(seen.errors.filter((e) => e.source === 'subscribe'), [], 'no subscribe was refused or dropped');
+    assert.deepEqual(seen.resyncs, []);
+    // In order within each channel (channels resume side by side), each event once.
+    const byNum = (a, b) => (BigInt(a) < BigInt(b) ? -1 : 1);
+    assert.deepEqual([...seen.ids].sort(byNum), [...before, ...during], 'every event exactly once');
+    await page.close();
+  } finally {
+    await own.close();
+  }
+});
+
 test('token_expired from the server makes the page fetch a new token and re-auth on the same connection', T, async () => {
   const channel = '/contest/refresh';
   const page = await clientPage();

@@ -99,6 +99,68 @@ test('the demo page shows the live scoreboard and event feed, and the scoreboard
   await page.close();
 });
 
+/** Opens the demo page at width × height and waits for both connections. */
+async function openDemo(width, height) {
+  const page = await browser.context.newPage();
+  page.logs = [];
+  page.on('console', (m) => page.logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => page.logs.push(`pageerror: ${e.message}`));
+  await page.setViewportSize({ width, height });
+  await page.goto(`http://${server.addr}/demo/`);
+  await until(
+    page,
+    () => ['#conn-board', '#conn-feed'].every((s) => document.querySelector(s).dataset.state === 'connected'),
+    null,
+    'both connections',
+  );
+  return page;
+}
+
+const feedLines = (page) => page.$$eval('#feed li', (lis) => lis.map((li) => li.textContent));
+
+test('a new page opens with the recent events in its feed, problems named by letter and alias', T, async () => {
+  const first = await openDemo(1280, 900);
+  await until(first, () => document.querySelectorAll('#feed li.t-run_update').length >= 3, null, 'runs in the first page\'s feed');
+  const seen = await feedLines(first);
+  await first.close();
+
+  // A fresh load: what the first page showed is there again, from history.
+  const second = await openDemo(1280, 900);
+  await until(second, (old) => {
+    const now = [...document.querySelectorAll('#feed li')].map((li) => li.textContent);
+    return old.slice(0, 3).every((line) => now.includes(line));
+  }, seen, 'the first page\'s newest events in the second page\'s feed');
+  const runs = await second.$$eval('#feed li.t-run_update .sum', (els) => els.map((e) => e.textContent));
+  assert.ok(runs.length > 0 && runs.every((r) => /\b[A-D] (sum-two|grid-paths|brackets|orbits)\b/.test(r)), `runs name letter and alias: ${runs.slice(0, 5)}`);
+  const legend = await second.$eval('#problems', (e) => e.textContent);
+  assert.equal(legend, 'Problems: A sum-two · B grid-paths · C brackets · D orbits');
+  assert.match(await second.$eval('.lead', (e) => e.textContent), /new round starts 10 seconds later/);
+  assert.deepEqual(second.logs.filter((l) => /^(error|pageerror)/.test(l)), [], 'no errors in the page');
+  await second.close();
+});
+
+test('at 390 px wide nothing overflows the page or its cards', T, async (t) => {
+  const page = await openDemo(390, 844);
+  await until(page, () => document.querySelectorAll('#scoreboard tbody tr').length === 12, null, 'the scoreboard rows');
+  await until(page, () => document.querySelectorAll('#feed li').length >= 3, null, 'the feed');
+  const shot = join(mkdtempSync(join(tmpdir(), 'arenacast-demo-')), 'demo-390.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  t.diagnostic(`screenshot: ${shot}`);
+  const over = await page.evaluate(() => {
+    const out = [];
+    const doc = document.documentElement;
+    if (doc.scrollWidth > doc.clientWidth) out.push(`page ${doc.scrollWidth} > ${doc.clientWidth}`);
+    for (const el of document.querySelectorAll('section, .scroll, #feed li, header')) {
+      const r = el.getBoundingClientRect();
+      if (el.scrollWidth > el.clientWidth) out.push(`${el.tagName}.${el.className} content ${el.scrollWidth} > ${el.clientWidth}`);
+      if (r.right > doc.clientWidth + 0.5) out.push(`${el.tagName}.${el.className} ends at ${r.right}`);
+    }
+    return out;
+  });
+  assert.deepEqual(over, []);
+  await page.close();
+});
+
 test('the committed demo bundle is what client-js/demo/main.ts builds to (run `make demo-assets`)', async () => {
   assert.ok(await bundleIsFresh(), 'broadcaster/demo/static/demo.js is stale: run `make demo-assets` and commit it');
 });

@@ -153,3 +153,32 @@ test('a coalesced scoreboard that overtook smaller ids does not hide them, and r
   h.ws.push({ type: 'subscribed', channel: C, recovered: true }, board(12), runUpdate(C, 11), runUpdate(C, 13), board(14));
   assert.deepEqual(h.events.map((e) => e.id), ['12', '11', '13', '14'], 'the replay adds only what was new');
 });
+
+test('subscribe with since resumes a new subscription from that id; a position it has wins', async () => {
+  const h = setup();
+  const sub = h.client.subscribe(C, { since: '120' });
+  await connected(h);
+  assert.deepEqual(h.ws.msgsOfType('subscribe'), [{ type: 'subscribe', channel: C, since: '120' }]);
+  h.ws.push({ type: 'subscribed', channel: C, recovered: true }, runUpdate(C, 119), runUpdate(C, 121));
+  assert.deepEqual(h.events.map((e) => e.id), ['121'], 'nothing at or before since');
+  assert.equal(h.resyncs.length, 0);
+  // Asked again with an older id, the subscription keeps its own position.
+  h.client.subscribe(C, { since: '5' });
+  h.ws.serverClose(4000);
+  await h.clock.advance(100);
+  h.ws.accept();
+  assert.deepEqual(h.ws.msgsOfType('subscribe'), [{ type: 'subscribe', channel: C, since: '121' }]);
+  assert.equal(sub.lastId, '121');
+  assert.throws(() => h.client.subscribe('/user/alice', { since: 'x1' }), TypeError);
+  assert.equal(h.client.getSubscription('/user/alice'), undefined, 'a refused call leaves nothing behind');
+});
+
+test('the stored scoreboard sent after subscribed is marked snapshot; other events are not', async () => {
+  const h = setup();
+  h.client.subscribe(C);
+  await connected(h);
+  const board = { type: 'scoreboard_update', channel: C, id: '7', timestamp: 1704067200, data: { r: 1 } };
+  h.ws.push({ type: 'subscribed', channel: C }, { ...board, snapshot: true }, runUpdate(C, 8), { ...board, id: '9' });
+  assert.deepEqual(h.events.map((e) => [e.id, e.snapshot]), [['7', true], ['8', undefined], ['9', undefined]]);
+  assert.ok(!('snapshot' in h.events[1]), 'no snapshot key on other events');
+});

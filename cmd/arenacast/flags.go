@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -95,3 +97,18 @@ type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(v string) error { *m = append(*m, list(v)...); return nil }
+
+// parseFlags parses args into fs without printing the flag list on an
+// error (the caller prints the one-line error and a pointer to --help, so
+// the error does not scroll away); -h and --help print the list on stdout
+// and return flag.ErrHelp.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stdout)
+		fmt.Fprintf(stdout, "usage: arenacast %s [flags]\n\nflags:\n", fs.Name())
+		fs.PrintDefaults()
+	}
+	return err
+}

@@ -4,6 +4,7 @@
 //	arenacast token     mint a development or test token
 //	arenacast publish   put one event on the stream
 //	arenacast listen    print the events of channels (a minimal client)
+//	arenacast --version the module version and commit it was built from
 //
 // main only wires: signals and exit codes; each subcommand is a type with
 // ParseFlags, Run and Close so tests run the real program.
@@ -28,7 +29,8 @@ commands:
   publish   put one event on the stream (NATS or HTTP)
   listen    connect, subscribe and print events (a minimal client)
 
-Run 'arenacast <command> --help' for a command's flags.
+Run 'arenacast <command> --help' for a command's flags, 'arenacast --version'
+for the build.
 `
 
 func main() {
@@ -64,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "--version", "-version", "version":
+		fmt.Fprintln(stdout, versionLine())
+		return 0
 	default:
 		fmt.Fprintf(stderr, "arenacast: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -72,7 +77,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "arenacast %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "arenacast %s: %v\nRun 'arenacast %s --help' for its flags.\n", args[0], err, args[0])
 		return 2
 	}
 	err := cmd.Run(ctx)

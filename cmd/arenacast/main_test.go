@@ -140,6 +140,40 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+// TestUsageErrors: a bad flag prints one line and a pointer to --help, not
+// the flag list; --help prints the list on stdout; --version names the
+// module version, the commit and the Go version.
+func TestUsageErrors(t *testing.T) {
+	for _, cmd := range []string{"serve", "token", "publish", "listen"} {
+		t.Run(cmd, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), []string{cmd, "--no-such-flag"}, &stdout, &stderr); code != 2 {
+				t.Fatalf("exit %d, want 2", code)
+			}
+			want := "arenacast " + cmd + ": flag provided but not defined: -no-such-flag\nRun 'arenacast " + cmd + " --help' for its flags.\n"
+			if stderr.String() != want || stdout.Len() != 0 {
+				t.Fatalf("stderr %q (want %q), stdout %q", stderr.String(), want, stdout.String())
+			}
+			stdout.Reset()
+			stderr.Reset()
+			if code := run(context.Background(), []string{cmd, "--help"}, &stdout, &stderr); code != 0 {
+				t.Fatalf("--help: exit %d", code)
+			}
+			if !strings.HasPrefix(stdout.String(), "usage: arenacast "+cmd+" [flags]") || strings.Count(stdout.String(), "\n  -") < 3 || stderr.Len() != 0 {
+				t.Fatalf("--help: stdout %q, stderr %q", stdout.String(), stderr.String())
+			}
+		})
+	}
+	t.Run("version", func(t *testing.T) {
+		defer func(c string) { commit = c }(commit)
+		commit = "0123456789ab"
+		code, out := cli("--version")
+		if code != 0 || !regexp.MustCompile(`^arenacast \S+ commit 0123456789ab go1\.\S+\n$`).MatchString(out) {
+			t.Fatalf("exit %d, output %q", code, out)
+		}
+	})
+}
+
 // TestGCPercent: the GC target defaults to 200 unless the operator chose
 // one, with the flag, its ARENACAST_ variable or GOGC.
 func TestGCPercent(t *testing.T) {
@@ -204,9 +238,9 @@ func checkMetricsListener(t *testing.T, log string) {
 	}
 }
 
-// startServe runs `arenacast serve` with args on a free port and returns
+// startServeCtx runs `arenacast serve` with args on a free port until ctx ends and returns
 // its address, its output and the channel its exit code arrives on.
-func startServe(t *testing.T, ctx context.Context, args ...string) (string, *syncBuffer, chan int) {
+func startServeCtx(t *testing.T, ctx context.Context, args ...string) (string, *syncBuffer, chan int) {
 	t.Helper()
 	dir := t.TempDir()
 	keys, _ := filepath.Abs("../../testdata/devkeys")
@@ -242,7 +276,7 @@ func startServe(t *testing.T, ctx context.Context, args ...string) (string, *syn
 func TestDrainKeepsListening(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	addr, out, served := startServe(t, ctx, "--shutdown-drain", "3s")
+	addr, out, served := startServeCtx(t, ctx, "--shutdown-drain", "3s")
 	if resp, err := http.Get("http://" + addr + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("readyz before shutdown: %v %v", resp, err)
 	}

@@ -34,7 +34,6 @@ type Publish struct {
 // ParseFlags reads the command line and environment.
 func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	e := &envFlags{fs: fs}
 	httpURLF := e.String("http", "", "broadcaster base URL, e.g. http://127.0.0.1:8080 (publishes with POST /publish)")
 	natsURLF := e.String("nats-url", "", "NATS URL to publish to directly (instead of --http)")
@@ -47,7 +46,7 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	fs.BoolVar(&c.public, "public", false, "everyone on the channel may see the event")
 	fs.StringVar(&c.data, "data", "{}", "event data, JSON")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if e.err != nil {
@@ -60,7 +59,8 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	return nil
 }
 
-// Run validates and publishes the event and prints its id.
+// Run validates and publishes the event and prints its id and channel, in
+// both modes as POST /publish answers: {"id":"42","channel":"/contest/demo"}.
 func (c *Publish) Run(ctx context.Context) error {
 	ev := &protocol.Event{Type: c.typ, Channel: c.channel, User: c.user, Public: c.public, Data: json.RawMessage(c.data)}
 	if err := ev.Validate(); err != nil {
@@ -96,7 +96,9 @@ func (c *Publish) viaNATS(ctx context.Context, ev *protocol.Event, body []byte) 
 	if err != nil {
 		return fmt.Errorf("publishing to %s: %w", subj, err)
 	}
-	_, err = fmt.Fprintf(c.Stdout, "published id %d on %s\n", ack.Sequence, subj)
+	// The same line as POST /publish answers, so both modes print alike.
+	out, _ := json.Marshal(map[string]string{"id": protocol.IDString(ack.Sequence), "channel": ev.Channel})
+	_, err = fmt.Fprintf(c.Stdout, "%s\n", out)
 	return err
 }
 

@@ -64,7 +64,6 @@ type Serve struct {
 // ParseFlags reads the command line and environment.
 func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	e := &envFlags{fs: fs}
 	e.fs.StringVar(&c.listen, "listen", envOr("listen", "127.0.0.1:8080"), e.usage("listen", "HTTP listen address for /events/ and /publish"))
 	addrFile := e.String("addr-file", "", "write the bound listen address to this file once listening (for --listen :0)")
@@ -119,7 +118,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
 	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if e.err != nil {
@@ -290,6 +289,7 @@ func (c *Serve) Run(ctx context.Context) error {
 	if c.demo {
 		mux := http.NewServeMux()
 		mux.Handle("/demo/", demoPage)
+		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
 		mux.Handle("/", handler)
 		handler = mux
 	}
@@ -381,7 +381,14 @@ func (c *Serve) demoPage(v *auth.Verifier) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--demo-key: %w", err)
 	}
-	return demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v})
+	// The bus opens after the page is checked, before the page is served.
+	lastID := func(ctx context.Context) (uint64, error) {
+		if c.bus == nil {
+			return 0, errors.New("the event bus is not open yet")
+		}
+		return c.bus.LastID(ctx)
+	}
+	return demo.NewHandler(demo.HandlerOptions{Signer: signer, Verifier: v, LastID: lastID})
 }
 
 func natsDesc(url string) string {

@@ -26,7 +26,6 @@ type Token struct {
 // ParseFlags reads the command line.
 func (c *Token) ParseFlags(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
 	e := &envFlags{fs: fs}
 	key := e.String("key", "testdata/devkeys/dev.pem", "signing key: a *.pem private key or a *.secret HMAC secret (kid = file name)")
 	fs.StringVar(&c.user, "user", "", "username (sub)")
@@ -40,7 +39,7 @@ func (c *Token) ParseFlags(_ context.Context, args []string) error {
 	fs.StringVar(&c.issuer, "issuer", "", "iss claim")
 	fs.StringVar(&c.audience, "audience", "", "aud claim")
 	fs.DurationVar(&c.ttl, "ttl", time.Hour, "lifetime")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	c.key = *key

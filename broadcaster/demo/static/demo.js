@@ -237,6 +237,10 @@
       this.emit("state", { channel: this.channel, oldState: old, newState: s });
       if (s === "subscribing") this.emit("subscribing", { channel: this.channel });
     }
+    /** Sets the resume position to id (a decimal id) unless there is one already. @internal */
+    _startAfter(id) {
+      if (this.lastId === void 0) this.lastOther = id;
+    }
     /** The client sent a subscribe; resume says whether it asked to resume. @internal */
     _sent(since, resume) {
       this.sentSince = since;
@@ -749,13 +753,23 @@
      * Returns the subscription to channel, creating it and starting it. A
      * subscription to the same channel is shared: calling this twice returns
      * the same object.
+     *
+     * `options.since` is an event id to resume from when the subscription
+     * has no position of its own yet (a page restoring what it saw, or
+     * backfilling recent events): the server then sends the stored events
+     * after it, and `resync` follows if the history no longer reaches back
+     * that far. A position the subscription already has is kept.
      */
-    subscribe(channel) {
+    subscribe(channel, options = {}) {
+      if (options.since !== void 0 && !isDecimalId(options.since)) {
+        throw new TypeError(`since: ${JSON.stringify(options.since)} is not an event id`);
+      }
       let sub = this.subs.get(channel);
       if (!sub) {
         sub = new Subscription(channel, this, (type) => this.listenType(type));
         this.subs.set(channel, sub);
       }
+      if (options.since !== void 0) sub._startAfter(options.since);
       sub.subscribe();
       return sub;
     }
@@ -1076,6 +1090,7 @@
         timestamp: typeof msg.timestamp === "number" ? msg.timestamp : void 0,
         data: msg.data
       };
+      if (msg.snapshot === true) ev.snapshot = true;
       if (!sub._deliver(ev)) return;
       if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
       this.emit("event", ev);
@@ -1091,6 +1106,13 @@
       if (channel) {
         const sub = this.subs.get(channel);
         const err = { source: "subscribe", code, message, channel };
+        if (code === ErrorCode.RateLimited && !sub?.active) {
+          this.emit("error", err);
+          this.retryLater(conn, channel, () => {
+            if (!this.subs.get(channel)?.active) conn.transport?.send({ type: "unsubscribe", channel });
+          });
+          return;
+        }
         if (code === ErrorCode.Internal || code === ErrorCode.RateLimited) {
           sub?._error(err);
           this.emit("error", err);
@@ -1107,6 +1129,13 @@
         return;
       }
       const id = typeof msg.id === "string" ? msg.id : void 0;
+      if (code === ErrorCode.RateLimited && id !== void 0 && id === conn.authId) {
+        this.emit("error", { source: "auth", code, message });
+        this.retryLater(conn, "auth", () => {
+          if (conn.authId === id) this.sendAuth(conn);
+        });
+        return;
+      }
       if (code === ErrorCode.Unauthorized && (id === void 0 || id === conn.authId)) {
         this.emit("error", { source: "auth", code, message });
         if (this.opts.getToken && !conn.authRetried) {
@@ -1119,11 +1148,23 @@
       this.emit("error", { source: "server", code, message });
     }
     retrySubscribe(conn, sub) {
-      const delay = backoffDelay(1, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
+      this.retryLater(conn, sub.channel, () => {
+        if (sub.active && sub.state === "subscribing") this.sendSubscribe(conn, sub);
+      });
+    }
+    /**
+     * Runs resend on conn (an open WebSocket) after a backoff that grows with
+     * each retry of key on that connection, so that messages the server
+     * dropped for its rate come back spread out rather than in one burst.
+     */
+    retryLater(conn, key, resend) {
+      if (conn.name !== "websocket") return;
+      conn.retries ?? (conn.retries = /* @__PURE__ */ new Map());
+      const attempt = (conn.retries.get(key) ?? 0) + 1;
+      conn.retries.set(key, attempt);
+      const delay = backoffDelay(attempt, this.opts.minReconnectDelay, this.opts.maxReconnectDelay, this.opts.random);
       this.clock.setTimeout(() => {
-        if (this.conn === conn && conn.opened && sub.active && sub.state === "subscribing") {
-          if (conn.name === "websocket") this.sendSubscribe(conn, sub);
-        }
+        if (this.conn === conn && conn.opened) resend();
       }, delay);
     }
     // ---- tokens ----
@@ -1278,6 +1319,11 @@
     show();
   }
   var letter = (i) => String.fromCharCode(65 + i);
+  var letters = /* @__PURE__ */ new Map();
+  var problemName = (alias) => {
+    const l = alias === void 0 ? void 0 : letters.get(alias);
+    return l ? `${l} ${alias}` : alias ?? "?";
+  };
   var shownProblems = "";
   var lastResults = /* @__PURE__ */ new Map();
   function el(tag, cls, text) {
@@ -1290,6 +1336,10 @@
     const key = problems.join(",");
     if (key === shownProblems) return;
     shownProblems = key;
+    letters.clear();
+    problems.forEach((alias, i) => letters.set(alias, letter(i)));
+    const legend = problems.map((alias, i) => `${letter(i)} ${alias}`).join(" · ");
+    $("#problems").textContent = `Problems: ${legend}`;
     const tr = el("tr");
     tr.append(el("th", "num", "#"), el("th", "", "User"));
     problems.forEach((alias, i) => {
@@ -1342,18 +1392,18 @@
     const d = ev.data ?? {};
     switch (ev.type) {
       case "run_update":
-        if (d.status === "new") return [document.createTextNode(`${d.username} submitted ${d.problem} (${d.language})`), el("span", "private", "private")];
+        if (d.status === "new") return [document.createTextNode(`${d.username} submitted ${problemName(d.problem)} (${d.language})`), el("span", "private", "private")];
         return [
-          document.createTextNode(`${d.username} · ${d.problem}: `),
+          document.createTextNode(`${d.username} · ${problemName(d.problem)}: `),
           el("span", `v-${d.verdict}`, d.verdict ?? "?"),
           document.createTextNode(d.runtime_ms ? ` (${d.runtime_ms} ms)` : ""),
           el("span", "private", "private")
         ];
       case "scoreboard_update":
-        if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${d.changed.problem}, now ${ordinal(d.changed.place)}`)];
+        if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${problemName(d.changed.problem)}, now ${ordinal(d.changed.place)}`)];
         return [document.createTextNode("new scoreboard")];
       case "clarification":
-        return [document.createTextNode(`${d.problem}: “${d.message}” — ${d.answer}`)];
+        return [document.createTextNode(`${problemName(d.problem)}: “${d.message}” — ${d.answer}`)];
       case "contest_update":
         return [document.createTextNode(d.message ?? d.event ?? "")];
     }
@@ -1372,6 +1422,7 @@
   async function main() {
     const cfg = await fetchConfig();
     $("#contest").textContent = cfg.contest;
+    renderHead(cfg.problems ?? []);
     const board = new ArenacastClient({ url: cfg.events_url });
     showState(board, "conn-board");
     const follow = (token) => {
@@ -1379,6 +1430,10 @@
       sub.on("scoreboard_update", (ev) => {
         const b = ev.data?.scoreboard;
         if (b) renderBoard(b);
+      });
+      sub.on("contest_update", (ev) => {
+        const m = ev.data?.message;
+        if (m) $("#round").textContent = m;
       });
       sub.on("unsubscribed", async ({ reason }) => {
         if (reason !== "expired") return;
@@ -1395,7 +1450,7 @@
       getToken: async () => (await fetchConfig()).viewer_token
     });
     showState(feed, "conn-feed");
-    const contest = feed.subscribe(`/contest/${cfg.contest}`);
+    const contest = feed.subscribe(`/contest/${cfg.contest}`, cfg.feed_since ? { since: cfg.feed_since } : {});
     contest.on("event", (ev) => {
       const when = ev.timestamp ? new Date(ev.timestamp * 1e3) : /* @__PURE__ */ new Date();
       addFeed(ev.type, when, summary(ev));
