@@ -39,3 +39,5 @@ export type {
   WebSocketLike,
 } from './transport.js';
 export type * from './types.js';
+export { BoardSet, KeyedBoard, isKeyedBoard, jsonEqual } from './board.js';
+export type { BoardChange, BoardContainers, BoardData, BoardRow, DeliveredPatch, PatchResult } from './board.js';
