@@ -12,7 +12,7 @@ export type { ClientOptions } from './options.js';
 export { TicketError } from './ticket.js';
 export { TokenUnavailableError } from './token.js';
 export { Subscription } from './subscription.js';
-export type { SubscriptionEvents } from './subscription.js';
+export type { BoardEventContext, BoardsMode, SubscribeOptions, SubscriptionEvents } from './subscription.js';
 export { Backoff, backoffDelay } from './backoff.js';
 export {
   ClientMessageType,
