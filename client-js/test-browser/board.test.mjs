@@ -1,0 +1,206 @@
+// Live keyed scoreboards (protocol section 8) end to end: the real
+// `arenacast serve`, headless Chromium, and a Vue page on useEventStream
+// (boards=patch). The test publishes a 500-row board and 1,000 patches over
+// POST /publish and computes the board it expects itself, with a second,
+// simpler implementation of the publishing rules (JSON Merge Patch, set,
+// positions, fields). Needs ARENACAST_BIN. Every wait is for a condition.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { launchBrowser } from './browser.mjs';
+import { startPages } from './pages.mjs';
+import { Server, serverBinary } from './server.mjs';
+
+let server;
+let pages;
+let browser;
+
+before(async () => {
+  server = new Server(serverBinary());
+  const started = await Promise.allSettled([
+    startPages().then((p) => (pages = p)),
+    launchBrowser().then((b) => (browser = b)),
+    server.start(),
+  ]);
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}, { timeout: 90_000 });
+
+after(async () => {
+  await browser?.close();
+  await pages?.close();
+  await server?.close();
+}, { timeout: 60_000 });
+
+/** A small seeded PRNG (mulberry32), so every run publishes the same patches. */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const isObj = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** RFC 7396, as written in the RFC's pseudocode. */
+function mergePatch(target, patch) {
+  if (!isObj(patch)) return patch;
+  const out = isObj(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+/**
+ * The publisher's own board, kept by the rules of section 8 "Publishing":
+ * rows (merge patch or null), set (whole row, replaces or appends),
+ * positions (listed rows at their indices, the others in their order in
+ * the free places), fields (merge patch over the other members).
+ */
+class ExpectedBoard {
+  constructor(data) {
+    this.key = data.row_key;
+    this.fields = Object.fromEntries(Object.entries(data).filter(([k]) => k !== 'rows'));
+    this.rows = data.rows.map((r) => ({ ...r }));
+  }
+  at(k) {
+    return this.rows.findIndex((r) => r[this.key] === k);
+  }
+  apply(p) {
+    for (const [k, v] of Object.entries(p.rows ?? {})) {
+      const i = this.at(k);
+      if (v === null) this.rows.splice(i, 1);
+      else this.rows[i] = mergePatch(this.rows[i], v);
+    }
+    for (const [k, row] of Object.entries(p.set ?? {})) {
+      const i = this.at(k);
+      if (i < 0) this.rows.push(row);
+      else this.rows[i] = row;
+    }
+    if (p.positions) {
+      const placed = new Array(this.rows.length);
+      for (const [k, i] of Object.entries(p.positions)) placed[i] = this.rows[this.at(k)];
+      const rest = this.rows.filter((r) => !(r[this.key] in p.positions));
+      for (let i = 0; i < placed.length; i++) if (placed[i] === undefined) placed[i] = rest.shift();
+      this.rows = placed;
+    }
+    if (p.fields) {
+      const f = mergePatch(this.fields, p.fields);
+      this.fields = f;
+    }
+  }
+  data() {
+    return { ...this.fields, rows: this.rows };
+  }
+}
+
+/** A 500-row board, and patches generated against it that always fit. */
+function scenario(seed, nPatches) {
+  const rnd = prng(seed);
+  const pick = (n) => Math.floor(rnd() * n);
+  const team = (i) => `team${String(i).padStart(4, '0')}`;
+  const rows = [];
+  for (let i = 0; i < 500; i++) rows.push({ team: team(i), solved: 0, penalty: 0, cells: { A: 0, B: 0, C: 0 } });
+  const initial = { row_key: 'team', problems: ['A', 'B', 'C'], minute: 0, banner: 'started', rows };
+  const exp = new ExpectedBoard(initial);
+  let next = 500;
+  const patches = [];
+  for (let n = 1; n <= nPatches; n++) {
+    const p = { fields: { minute: n } };
+    if (n % 50 === 0) p.fields.banner = n % 100 === 0 ? null : `minute ${n}`;
+    const keys = () => exp.rows.map((r) => r.team);
+    const r = rnd();
+    if (r < 0.55) {
+      // Row merges on 1-3 rows: counters, a nested cell, sometimes a member removed.
+      p.rows = {};
+      for (let j = 1 + pick(3); j > 0; j--) {
+        const k = keys()[pick(exp.rows.length)];
+        const row = exp.rows[exp.at(k)];
+        const m = { solved: row.solved + 1, penalty: row.penalty + pick(60), cells: { [['A', 'B', 'C'][pick(3)]]: 1 + pick(4) } };
+        if (rnd() < 0.2) m.note = row.note ? null : 'frozen';
+        p.rows[k] = m;
+      }
+    } else if (r < 0.65 && exp.rows.length > 495) {
+      p.rows = { [keys()[pick(exp.rows.length)]]: null };
+    } else if (r < 0.75) {
+      const k = rnd() < 0.5 ? team(next++) : keys()[pick(exp.rows.length)];
+      p.set = { [k]: { team: k, solved: pick(5), penalty: pick(300), cells: { A: pick(2), B: pick(2), C: pick(2) } } };
+    }
+    if (rnd() < 0.6) {
+      // Moves of 1-3 rows, the board's size after rows and set.
+      const size = exp.rows.length + Object.keys(p.set ?? {}).filter((k) => exp.at(k) < 0).length - Object.values(p.rows ?? {}).filter((v) => v === null).length;
+      const gone = new Set(Object.entries(p.rows ?? {}).filter(([, v]) => v === null).map(([k]) => k));
+      const cand = [...keys(), ...Object.keys(p.set ?? {})].filter((k, i, a) => !gone.has(k) && a.indexOf(k) === i);
+      p.positions = {};
+      const used = new Set();
+      for (let j = 1 + pick(3); j > 0; j--) {
+        const k = cand[pick(cand.length)];
+        let at = pick(size);
+        while (used.has(at)) at = (at + 1) % size;
+        used.add(at);
+        p.positions[k] = at;
+      }
+    }
+    exp.apply(p);
+    patches.push(p);
+  }
+  return { initial, patches, expected: exp.data(), changed: patches.map((p) => Object.keys(p.rows ?? {}).length + Object.keys(p.set ?? {}).length) };
+}
+
+test('a 500-row board and 1,000 patches arrive identical, across a reload, with no fetch and only changed rows re-rendered', { timeout: 240_000 }, async () => {
+  const alias = 'boards';
+  const channel = `/contest/${alias}`;
+  const { initial, patches, expected, changed } = scenario(12, 1000);
+  const token = await server.token(['--user', 'alice', '--contest', alias]);
+  await server.publish({ type: 'scoreboard_update', channel, public: true, data: initial });
+
+  const page = await browser.context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  const q = new URLSearchParams({ alias, url: server.eventsUrl, token });
+  await page.goto(`${pages.origin}/board.html?${q}`);
+  const until = async (fn, arg, what) => {
+    try {
+      await page.waitForFunction(fn, arg, { timeout: 120_000, polling: 100 });
+    } catch (err) {
+      const seen = await page.evaluate(() => ({ version: window.boardPage?.version(), counts: window.boardPage?.counts })).catch(() => 'page gone');
+      throw new Error(`${what}: ${err.message}\npage: ${JSON.stringify(seen)}\nconsole: ${logs.slice(-20).join('\n')}\nserver: ${server.logs.join('').slice(-2000)}`);
+    }
+  };
+  await until(() => document.querySelectorAll('#board tr').length === 500, null, 'the first board');
+
+  const ids = [];
+  for (let i = 0; i < patches.length; i++) {
+    ids.push(await server.publish({ type: 'scoreboard_patch', channel, public: true, data: patches[i] }));
+    if (i === 499) {
+      // Reload mid-stream; publishing goes on while the page comes back.
+      await page.reload({ waitUntil: 'commit' });
+    }
+  }
+  const last = ids.at(-1);
+  await until((id) => window.boardPage?.version() === id, last, `the board at the last patch ${last}`);
+  const seen = await page.evaluate(() => ({ snap: window.boardPage.snapshot(), counts: window.boardPage.counts, rows: document.querySelectorAll('#board tr').length }));
+  assert.equal(seen.snap.view, 'public');
+  assert.equal(seen.snap.board.rows.length, expected.rows.length);
+  assert.deepEqual(seen.snap.board.rows.map((r) => r.team), expected.rows.map((r) => r.team), 'rows in order');
+  assert.deepEqual(seen.snap.board, expected, 'the page board equals the publisher board');
+  assert.equal(seen.rows, expected.rows.length, 'the table shows every row');
+  assert.equal(seen.counts.fetchScoreboard, 0, 'fetchScoreboard never called');
+  assert.equal(seen.counts.fetch, 0, 'window.fetch never called');
+  // After the reload the page started from a board at firstVersion; from
+  // then on a row renders again only when a patch changed it.
+  const first = seen.counts.firstVersion;
+  assert.ok(BigInt(first) >= BigInt(ids[499]), `the reloaded page started at ${first}, after the reload point ${ids[499]}`);
+  const changedAfter = ids.reduce((n, id, i) => (BigInt(id) > BigInt(first) ? n + changed[i] : n), 0);
+  const rerenders = seen.counts.rowRenders - seen.counts.initialRows;
+  assert.ok(rerenders <= changedAfter, `${rerenders} row re-renders for ${changedAfter} changed rows`);
+  assert.ok(rerenders > 0 || changedAfter === 0, 'rows did re-render');
+  assert.deepEqual(logs.filter((l) => /^(error|pageerror)/.test(l)), []);
+  await page.close();
+});
