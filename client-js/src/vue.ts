@@ -290,6 +290,7 @@ function useChannel<S>(
       }),
       sub.on('error', (e) => (error.value = e)),
     ];
+    showBoard(sub.board); // A subscription shared with another user of the client may have one already.
   };
 
   const stopWatch = watch(channel, bind, { immediate: true });
