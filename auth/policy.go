@@ -104,9 +104,9 @@ func CanSee(a Access, p *Principal, ev *protocol.Event) bool {
 }
 
 // ScoreboardType reports whether events of type t are shown to scoreboard
-// token holders: scoreboard_update and contest_update only. Everything else,
+// token holders: scoreboard_update, scoreboard_patch and contest_update only. Everything else,
 // public clarifications and run updates included, stays with logged-in
 // participants.
 func ScoreboardType(t string) bool {
-	return t == protocol.TypeScoreboardUpdate || t == protocol.TypeContestUpdate
+	return protocol.BoardType(t) || t == protocol.TypeContestUpdate
 }

@@ -3,6 +3,8 @@ package broadcaster
 import (
 	"bytes"
 
+	"github.com/arenacast/arenacast/broadcaster/board"
+
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -18,11 +20,19 @@ type frame struct {
 	coalesce  string // non-empty: a newer frame with the same key replaces it while queued
 	multiline bool   // data holds a raw newline: never packed with others
 	comment   bool   // an SSE comment line (heartbeat)
+	// ev is the scoreboard_patch a frame carries (delivered form), for
+	// folding a newer patch of its view into it; nil for other frames.
+	ev *protocol.Event
 }
 
 func newEventFrame(ev *protocol.Event, channel string) *frame {
 	b := protocol.AppendDelivery(make([]byte, 0, 96+len(ev.Data)), ev, channel)
+	var patch *protocol.Event
+	if ev.Type == protocol.TypeScoreboardPatch {
+		patch = ev
+	}
 	return &frame{
+		ev:        patch,
 		data:      b,
 		seq:       ev.ID,
 		stored:    ev.StoredAt,
@@ -41,10 +51,11 @@ func newReplyFrame(r protocol.Reply) *frame {
 var commentFrame = &frame{typ: "", comment: true}
 
 // coalesceKey is the key under which scoreboard updates supersede each
-// other: the channel and the view (public, one user's, or the admins'), so
-// a newer update never hides a different view of the scoreboard.
+// other, and patches fold into each other: the channel and the view
+// (public, one user's, or the admins'), so a newer update never hides a
+// different view of the scoreboard.
 func coalesceKey(ev *protocol.Event, channel string) string {
-	if ev.Type != protocol.TypeScoreboardUpdate {
+	if !protocol.BoardType(ev.Type) {
 		return ""
 	}
 	switch {
@@ -54,4 +65,23 @@ func coalesceKey(ev *protocol.Event, channel string) string {
 		return channel + " user " + ev.User
 	}
 	return channel + " admin"
+}
+
+// foldFrames folds a queued patch frame and a newer one of the same view
+// and channel into one frame (the older's base, the newer's id), or
+// returns nil when board.Fold cannot.
+func foldFrames(older, newer *frame) *frame {
+	if older.ev == nil || newer.ev == nil {
+		return nil
+	}
+	data, ok := board.Fold(older.ev.Data, newer.ev.Data)
+	if !ok {
+		return nil
+	}
+	ev := *newer.ev
+	ev.Base = older.ev.Base
+	ev.Data = data
+	f := newEventFrame(&ev, newer.channel)
+	f.stored = min(older.stored, newer.stored) // latency counts from the older
+	return f
 }

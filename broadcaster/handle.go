@@ -49,7 +49,11 @@ func (s *session) handleRaw(b []byte, binary bool) {
 	case protocol.MsgAuth:
 		s.authenticate(m.ID, m.Token)
 	case protocol.MsgSubscribe:
-		s.subscribe(m.ID, m.Channel, m.Since, m.Since != "")
+		o := subOptions{patches: s.boardPatches, snapshot: m.Snapshot}
+		if m.Boards != "" {
+			o.patches = m.Boards == protocol.BoardsPatch
+		}
+		s.subscribe(m.ID, m.Channel, m.Since, m.Since != "", o)
 	case protocol.MsgUnsubscribe:
 		s.unsubscribe(m.ID, m.Channel)
 	}
@@ -201,13 +205,19 @@ func (s *session) replaceSubscription(old *subscription, acc auth.Access, p *aut
 
 // subscribe authorizes a channel and registers the session on it. With
 // resume, it replays history after since before going live.
-func (s *session) subscribe(id, name, since string, resume bool) {
-	if req := s.register(id, name, since, resume, false); req != nil {
+func (s *session) subscribe(id, name, since string, resume bool, o subOptions) {
+	if req := s.register(id, name, since, resume, false, o); req != nil {
 		// History runs off the reader goroutine so a slow store never
 		// stalls the connection's other messages; live frames wait in
 		// pending.
 		go s.catchUp([]*catchUpReq{req})
 	}
+}
+
+// subOptions are a subscribe's choices beyond its channel and since.
+type subOptions struct {
+	patches  bool // keyed scoreboards as patches (boards=patch)
+	snapshot bool // with since: fresh boards instead of board patches
 }
 
 // catchUpReq is a registered subscription whose history (resume) or
@@ -218,6 +228,9 @@ type catchUpReq struct {
 	id      string // the subscribe message's id, echoed on the reply
 	after   uint64
 	resume  bool
+	// snapshot: fresh boards instead of the board patches after after
+	// (subscribe's "snapshot":true).
+	snapshot bool
 }
 
 // register does the work of subscribe up to the history: it answers
@@ -226,7 +239,7 @@ type catchUpReq struct {
 // that needs neither history nor snapshot goes live at once (and register
 // returns nil) unless hold is set: then it waits for catchUp too, so that
 // catchUp can merge several channels into one id order (SSE).
-func (s *session) register(id, name, since string, resume, hold bool) *catchUpReq {
+func (s *session) register(id, name, since string, resume, hold bool, o subOptions) *catchUpReq {
 	ch, err := protocol.ParseChannel(name)
 	if err != nil {
 		code := protocol.ErrBadRequest
@@ -256,7 +269,7 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 		s.send(protocol.ErrorReply(id, protocol.ErrLimitExceeded, name, "too many subscriptions on this connection"))
 		return nil
 	}
-	sub := &subscription{sess: s, client: name, kind: ch.Kind, idx: [2]int{-1, -1}}
+	sub := &subscription{sess: s, client: name, kind: ch.Kind, idx: [2]int{-1, -1}, patches: o.patches}
 	if ch.Kind == protocol.KindScoreboard {
 		contest, exp, err := s.srv.opts.Verifier.VerifyScoreboard(ch.Name)
 		if err != nil {
@@ -312,7 +325,7 @@ func (s *session) register(id, name, since string, resume, hold bool) *catchUpRe
 		s.send(protocol.SubscribedReply(id, name, false, false))
 		return nil
 	}
-	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume}
+	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume, snapshot: o.snapshot && resume}
 }
 
 // catchUp sends, for each request, the subscribed reply and then the
@@ -346,6 +359,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 	}
 	type result struct {
 		history   []*frame
+		snaps     []*frame // fresh boards, merged into history by id
 		recovered bool
 		err       error
 	}
@@ -354,10 +368,20 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 		r := &results[i]
 		sub := rq.sub
 		r.err = lastErr
+		// A contest's scoreboards: which views get a fresh board instead of
+		// their history (docs/protocol.md section 8).
+		var boards boardPlan
+		if rq.routeCh.Kind == protocol.KindContest && lastErr == nil {
+			var err error
+			if boards, err = s.boardPlan(ctx, rq, fromMemory[i], upTo); err != nil {
+				s.srv.log.Warn("scoreboards unavailable", "session", s.id, "channel", sub.route, "err", err)
+			}
+		}
+		keep := func(ev *protocol.Event) bool { return sub.sees(ev) && boards.keep(ev) }
 		switch {
 		case fromMemory[i]:
 			for _, ev := range memory[i] {
-				if sub.sees(ev) {
+				if keep(ev) {
 					r.history = append(r.history, newEventFrame(ev, sub.client))
 				}
 			}
@@ -366,17 +390,15 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 		case r.err != nil:
 		case rq.resume:
 			r.recovered, r.err = bus.Replay(ctx, rq.routeCh, rq.after, upTo, func(ev *protocol.Event) {
-				if sub.sees(ev) {
+				s.srv.annotate(ev)
+				if keep(ev) {
 					r.history = append(r.history, newEventFrame(ev, sub.client))
 				}
 			})
 			s.srv.stats.countResume(r.recovered, r.err)
-		case rq.routeCh.Kind == protocol.KindContest:
-			var ev *protocol.Event
-			ev, r.err = s.srv.snapshot(ctx, sub, rq.routeCh, upTo)
-			if ev != nil {
-				r.history = append(r.history, newEventFrame(ev, sub.client))
-			}
+		}
+		for _, ev := range boards.fresh {
+			r.snaps = append(r.snaps, newEventFrame(ev, sub.client))
 		}
 		if r.err != nil {
 			s.srv.log.Warn("history unavailable", "session", s.id, "channel", sub.route, "err", r.err)
@@ -407,15 +429,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 		if rq.resume && rq.after > st.last && (rq.after <= upTo || lastErr != nil) {
 			st.last = rq.after
 		}
-		for _, list := range [][]*frame{results[i].history, st.pending} {
-			for _, f := range list {
-				if f.seq <= st.last {
-					continue
-				}
-				st.last = f.seq
-				out = append(out, f)
-			}
-		}
+		out = append(out, mergeCatchUp(st, results[i].snaps, results[i].history, st.pending)...)
 		st.pending = nil
 	}
 	if len(reqs) > 1 {

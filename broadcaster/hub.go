@@ -167,7 +167,11 @@ func (h *hub) remove(sub *subscription) {
 // The event is encoded once per client-visible channel name, and only if
 // someone receives it. It never blocks on a client: deliveries only append
 // to bounded queues. It returns the number of deliveries.
-func (h *hub) dispatch(ev *protocol.Event, now int64) int {
+//
+// A scoreboard_patch goes as it is to subscriptions that take patches, and
+// to the others as the whole board at its version, which full returns
+// (nil: none; those subscriptions get nothing).
+func (h *hub) dispatch(ev *protocol.Event, now int64, full func() *protocol.Event) int {
 	routeName := ev.Channel
 	sh := h.shard(routeName)
 	sh.mu.RLock()
@@ -176,17 +180,41 @@ func (h *hub) dispatch(ev *protocol.Event, now int64) int {
 	if r == nil {
 		return 0
 	}
-	var f *frame
-	frameFor := func() *frame {
-		if f == nil {
-			f = newEventFrame(ev, ev.Channel)
+	patch := ev.Type == protocol.TypeScoreboardPatch
+	var f, ff *frame
+	var fullEv *protocol.Event
+	frameFor := func(sub *subscription, channel string) *frame {
+		if !patch || sub.patches {
+			if channel != ev.Channel {
+				return newEventFrame(ev, channel)
+			}
+			if f == nil {
+				f = newEventFrame(ev, channel)
+			}
+			return f
 		}
-		return f
+		if fullEv == nil && full != nil {
+			fullEv = full()
+			full = nil
+		}
+		if fullEv == nil {
+			return nil
+		}
+		if channel != ev.Channel {
+			return newEventFrame(fullEv, channel)
+		}
+		if ff == nil {
+			ff = newEventFrame(fullEv, channel)
+		}
+		return ff
 	}
 	n := 0
 	deliver := func(l []*subscription) {
 		for _, sub := range l {
-			if sub.sees(ev) && sub.deliver(frameFor(), now) {
+			if !sub.sees(ev) {
+				continue
+			}
+			if fr := frameFor(sub, ev.Channel); fr != nil && sub.deliver(fr, now) {
 				n++
 			}
 		}
@@ -201,15 +229,33 @@ func (h *hub) dispatch(ev *protocol.Event, now int64) int {
 	}
 	if ev.Public && auth.ScoreboardType(ev.Type) {
 		for name, l := range r.boards {
-			bf := newEventFrame(ev, name)
+			var bf, bff *frame // this token's channel name: patch and full frames
 			for _, sub := range l.s {
-				if sub.sees(ev) && sub.deliver(bf, now) {
+				if !sub.sees(ev) {
+					continue
+				}
+				fr := &bf
+				if patch && !sub.patches {
+					fr = &bff
+				}
+				if *fr == nil {
+					*fr = frameFor(sub, name)
+				}
+				if *fr != nil && sub.deliver(*fr, now) {
 					n++
 				}
 			}
 		}
 	}
 	return n
+}
+
+// has reports whether routeName has subscribers on this node.
+func (h *hub) has(routeName string) bool {
+	sh := h.shard(routeName)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return sh.routes[routeName] != nil
 }
 
 // counts reports the number of routes and subscriptions, for tests and

@@ -100,7 +100,7 @@ func BenchmarkHubDispatch(b *testing.B) {
 			for b.Loop() {
 				id++
 				ev.ID = id
-				if got := srv.hub.dispatch(ev, 0); got != n {
+				if got := srv.hub.dispatch(ev, 0, nil); got != n {
 					b.Fatalf("delivered %d, want %d", got, n)
 				}
 				if id%64 == 0 {
@@ -125,7 +125,7 @@ func BenchmarkHubDispatchPrivate(b *testing.B) {
 	for b.Loop() {
 		id++
 		ev.ID = id
-		if got := srv.hub.dispatch(ev, 0); got != 21 {
+		if got := srv.hub.dispatch(ev, 0, nil); got != 21 {
 			b.Fatalf("delivered %d, want 21", got)
 		}
 		if id%64 == 0 {
@@ -151,7 +151,7 @@ func BenchmarkHubDeliverWriters(b *testing.B) {
 			for b.Loop() {
 				id++
 				ev.ID = id
-				srv.hub.dispatch(ev, 0)
+				srv.hub.dispatch(ev, 0, nil)
 			}
 			want := start + uint64(b.N*n)
 			deadline := time.Now().Add(time.Minute)
@@ -176,14 +176,14 @@ func TestDispatchAllocsPerDelivery(t *testing.T) {
 		// Warm the queues' capacity so appends do not grow them.
 		for i := range 64 {
 			ev.ID = uint64(i + 1)
-			srv.hub.dispatch(ev, 0)
+			srv.hub.dispatch(ev, 0, nil)
 		}
 		drainQueues(sessions)
 		id := uint64(1000)
 		return testing.AllocsPerRun(32, func() {
 			id++
 			ev.ID = id
-			srv.hub.dispatch(ev, 0)
+			srv.hub.dispatch(ev, 0, nil)
 		})
 	}
 	one, many := allocs(1), allocs(100)

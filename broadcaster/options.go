@@ -100,6 +100,12 @@ type Options struct {
 	// routing pays nothing for it.
 	ScoreboardMinInterval time.Duration
 
+	// ScoreboardRefetchSpread is sent as jitter_ms with every opaque
+	// scoreboard_update, so clients that refetch the board from the
+	// platform's API spread their requests over it. Defaults to 2 s;
+	// negative: not sent.
+	ScoreboardRefetchSpread time.Duration
+
 	// WritePace is the shortest time between two writes to one WebSocket
 	// or SSE connection: frames arriving meanwhile go out together in the
 	// next write. The node's flushers write WebSockets in rounds at least
@@ -189,6 +195,10 @@ func (o Options) withDefaults() Options {
 		o.RecentBytes = 64 << 20
 	}
 	o.RecentBytes = max(o.RecentBytes, 0)
+	if o.ScoreboardRefetchSpread == 0 {
+		o.ScoreboardRefetchSpread = 2 * time.Second
+	}
+	o.ScoreboardRefetchSpread = max(o.ScoreboardRefetchSpread, 0)
 	if o.SnapshotBytes == 0 {
 		o.SnapshotBytes = 32 << 20
 	}

@@ -37,6 +37,9 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := protocol.DecodeEvent(body, s.opts.MaxEventSize)
+	if err == nil && protocol.BoardType(ev.Type) {
+		err = s.snaps.check(ev) // a patch that does not fit the board this node holds
+	}
 	if err != nil {
 		s.stats.publishRefused.Add(1)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", err.Error())

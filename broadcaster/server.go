@@ -81,10 +81,10 @@ func New(opts Options) (*Server, error) {
 		log:      o.Logger,
 		hub:      newHub(),
 		sessions: make(map[*session]struct{}),
-		snaps:    newSnapshotCache(o.SnapshotBytes),
 		recent:   newRecentLog(o.RecentEvents, o.RecentBytes),
 		ready:    make(chan struct{}),
 	}
+	srv.snaps = newSnapshotCache(o.SnapshotBytes, srv.startID.Load, srv.hub.has)
 	for range runtime.GOMAXPROCS(0) {
 		srv.flushers = append(srv.flushers, newFlusher(o.WritePace))
 	}
@@ -151,13 +151,27 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) route(ev *protocol.Event) {
 	s.stats.eventsConsumed.Add(1)
 	s.passed(ev.ID)
+	// A board event is folded into its view first: a patch leaves in the
+	// delivered form, and one that does not apply is not delivered at all.
+	if protocol.BoardType(ev.Type) {
+		if err := s.snaps.consume(ev, s.jitterMS()); err != nil {
+			if errors.Is(err, errBoardUnknown) {
+				s.stats.boardsUnknown.Add(1)
+			} else {
+				s.stats.eventsBad.Add(1)
+				s.stats.boardsRefused.Add(1)
+				s.log.Warn("skipping a scoreboard event that does not fit its board", "channel", ev.Channel, "id", ev.ID, "err", err)
+			}
+			s.recent.skip(ev.ID)
+			s.stats.lastConsumed.Store(ev.ID)
+			s.warmed(ev.ID)
+			return
+		}
+	}
 	// Order matters for catchUp: an event is in the recent log before the
 	// position says it was routed, and dispatched after.
 	s.recent.add(ev)
 	s.stats.lastConsumed.Store(ev.ID)
-	if ev.Type == protocol.TypeScoreboardUpdate {
-		s.snaps.put(ev)
-	}
 	if ev.ID <= s.warmUntil.Load() {
 		s.warmed(ev.ID) // history from before this node started: no live delivery
 		return
@@ -168,6 +182,9 @@ func (s *Server) route(ev *protocol.Event) {
 	}
 	s.dispatch(ev)
 }
+
+// jitterMS is the refetch spread sent with opaque scoreboard updates.
+func (s *Server) jitterMS() int { return int(s.opts.ScoreboardRefetchSpread / time.Millisecond) }
 
 // passed notes that the consumer reached stream position id. Positions are
 // contiguous, so a jump means the stream discarded events (retention
@@ -196,7 +213,11 @@ func (s *Server) warmed(id uint64) {
 
 // dispatch delivers one event to the hub.
 func (s *Server) dispatch(ev *protocol.Event) {
-	n := s.hub.dispatch(ev, s.opts.Now().Unix())
+	var full func() *protocol.Event
+	if ev.Type == protocol.TypeScoreboardPatch {
+		full = func() *protocol.Event { return s.snaps.boardAt(ev.Channel, ev.View, ev.ID) }
+	}
+	n := s.hub.dispatch(ev, s.opts.Now().Unix(), full)
 	s.stats.deliveries.Add(uint64(n))
 }
 

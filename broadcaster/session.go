@@ -50,6 +50,10 @@ type session struct {
 	rate        tokenBucket
 	badMessages int
 	authFails   int
+	// boardPatches is the connection's default for subscribes that do not
+	// say how they take keyed scoreboards (?boards=patch). Set before the
+	// first message is read.
+	boardPatches bool
 
 	wmu sync.Mutex // held by whoever writes to t: the writer, or the closer
 	// fl writes this session's queue in rounds (a WebSocket, or an SSE
@@ -126,6 +130,7 @@ type subscription struct {
 	principal *auth.Principal // nil for scoreboard-token holders
 	user      string          // principal's user, for the hub's byUser index
 	expires   int64           // unix seconds when the grant ends; 0 never
+	patches   bool            // keyed scoreboards as patches (boards=patch), else whole boards
 	idx       [2]int          // positions in hub lists; guarded by the hub shard lock
 }
 
@@ -218,15 +223,29 @@ func (s *session) startWriter() {
 //
 // A superseded scoreboard_update is removed from its place and the newer
 // one appended, so ids within a channel stay increasing on the wire.
+//
+// A scoreboard_patch is folded into a queued patch of its view (the fold
+// takes the older's place at the end of the queue); behind a queued whole
+// board it queues as it is.
 func (s *session) enqueueLocked(f *frame) (start, ok bool) {
 	if f.coalesce != "" {
 		if i, found := s.boardIdx[f.coalesce]; found {
-			s.queueBytes -= len(s.queue[i].data)
-			s.queue[i] = nil // a hole the writer skips
-			s.holes++
-			delete(s.boardIdx, f.coalesce)
-			s.srv.stats.coalesced.Add(1)
-			s.srv.stats.drop(DropCoalesced, 1)
+			old := s.queue[i]
+			replace := f.ev == nil // a whole board supersedes what is queued
+			if f.ev != nil && old.ev != nil {
+				if folded := foldFrames(old, f); folded != nil {
+					f, replace = folded, true
+					s.srv.stats.boardFolds.Add(1)
+				}
+			}
+			if replace {
+				s.queueBytes -= len(old.data)
+				s.queue[i] = nil // a hole the writer skips
+				s.holes++
+				delete(s.boardIdx, f.coalesce)
+				s.srv.stats.coalesced.Add(1)
+				s.srv.stats.drop(DropCoalesced, 1)
+			}
 		}
 	}
 	if s.holes > 64 && 2*s.holes > len(s.queue) {

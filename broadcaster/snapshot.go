@@ -1,30 +1,43 @@
 package broadcaster
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
+
+	"github.com/arenacast/arenacast/broadcaster/board"
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/protocol"
 )
 
-// snapshotLookback bounds how far back (in stream positions) a snapshot is
-// searched in the stream when this node has not seen one itself yet.
-const snapshotLookback = 20_000
+// boardLookback bounds how far back (in stream positions) a channel's
+// scoreboards are searched in the stream when this node has not seen them
+// itself: far enough for a keyed board published at a contest's start.
+// The search reads only the channel's own subject.
+const boardLookback = 1_000_000
 
-// snapshotCache keeps, per routing channel, the newest scoreboard_update
-// of each visibility class: public, owned by a user, and private without
-// owner (admin view). It holds what the node consumed (and read at its
-// warm-up) and what stream searches found.
+// snapshotCache keeps, per routing channel, the state of each scoreboard
+// view (public, a user's own, the admins'): the newest opaque
+// scoreboard_update, or, for a keyed board (docs/protocol.md section 8),
+// the board itself with the patches after it folded in. It holds what the
+// node consumed (and read at its warm-up) and what stream searches found.
 //
 // It is bounded by a byte budget: over it, the channels updated least
-// recently are dropped whole, and gone remembers the newest id dropped per
-// channel, so a later subscriber's search reaches back past it. searched
-// remembers, per channel, the position a search covered: a channel with no
-// scoreboard is searched once, not once per subscriber (a contest's
-// subscribers all arrive before its first scoreboard).
+// recently are dropped whole (unless this node has subscribers on them),
+// and gone remembers the newest id dropped per channel, so a later
+// subscriber's search reaches back past it. searched remembers, per
+// channel, the position a search covered: a channel with no scoreboard is
+// searched once, not once per subscriber (a contest's subscribers all
+// arrive before its first scoreboard).
 type snapshotCache struct {
-	budget int // bytes (eventCost) of the views held; <= 0: unbounded; static
+	budget int // bytes (eventCost, Board.Size) of the views held; <= 0: unbounded; static
+	// inUse reports whether the node has subscribers on a routing channel
+	// (whose boards are not dropped for the budget); nil: none ever. Static.
+	inUse func(route string) bool
 
 	mu       sync.Mutex // guards the fields below
 	routes   map[string]*routeSnaps
@@ -33,6 +46,7 @@ type snapshotCache struct {
 	gone     map[string]uint64      // newest id dropped for the budget, by channel
 	searched map[string]uint64      // position a stream search covered, by channel
 	inflight map[string]*snapSearch // the channel's search in progress
+	startID  func() uint64          // the position the node's consumer started after
 }
 
 // snapSearch is one stream search for a channel's snapshot, which the
@@ -45,17 +59,71 @@ type snapSearch struct {
 
 // routeSnaps are one channel's views.
 type routeSnaps struct {
-	route         string
-	public, admin *protocol.Event
-	byUser        map[string]*protocol.Event
-	size          int    // eventCost of the views held
-	newest        uint64 // id of the newest view
-	prev, next    *routeSnaps
+	route  string
+	views  map[string]*viewState // by protocol.Event.ViewName
+	size   int                   // bytes of the views held
+	newest uint64                // id of the newest view
+	// skipped is the newest board event of this channel that the consumer
+	// could not apply (a patch for a view whose board this node does not
+	// have): a search that rebuilds the boards must reach it.
+	skipped    uint64
+	prev, next *routeSnaps
 }
 
-func newSnapshotCache(budget int) *snapshotCache {
+// viewState is one view: an opaque scoreboard (ev) or a keyed board (kv).
+type viewState struct {
+	ev *protocol.Event
+	kv *keyedView
+}
+
+func (v *viewState) id() uint64 {
+	if v.kv != nil {
+		return v.kv.version
+	}
+	return v.ev.ID
+}
+
+func (v *viewState) cost() int {
+	if v.kv != nil {
+		return v.kv.b.Size()
+	}
+	return eventCost(v.ev)
+}
+
+// keyedView is a keyed board and what its deliveries need.
+type keyedView struct {
+	b *board.Board
+	// like is the event that started the board: its channel, public and
+	// user make the synthesized snapshot events.
+	like    protocol.Event
+	version uint64 // id of the last event folded in
+	ts      int64  // that event's Timestamp and StoredAt
+	stored  int64
+	// from: every patch of this view after it is in the node's recent log
+	// in the delivered form (the board was consumed, not rebuilt, since).
+	from uint64
+	snap *protocol.Event // the board at version, encoded; nil until asked for
+}
+
+// snapshot returns the board at its version as a scoreboard_update.
+func (kv *keyedView) snapshot() *protocol.Event {
+	if kv.snap == nil {
+		ev := kv.like
+		ev.Type = protocol.TypeScoreboardUpdate
+		ev.ID, ev.Timestamp, ev.StoredAt = kv.version, kv.ts, kv.stored
+		ev.Data = kv.b.Encode()
+		ev.View = ev.ViewName()
+		ev.Base, ev.JitterMS = 0, 0
+		kv.snap = &ev
+	}
+	return kv.snap
+}
+
+func newSnapshotCache(budget int, startID func() uint64, inUse func(string) bool) *snapshotCache {
 	return &snapshotCache{
 		budget:   budget,
+		inUse:    inUse,
+		startID:  startID,
 		routes:   make(map[string]*routeSnaps),
 		gone:     make(map[string]uint64),
 		searched: make(map[string]uint64),
@@ -63,103 +131,210 @@ func newSnapshotCache(budget int) *snapshotCache {
 	}
 }
 
-// put keeps ev (a scoreboard_update) unless its view holds a newer one.
-func (c *snapshotCache) put(ev *protocol.Event) {
+// errBoardUnknown is consume's answer for a patch whose view's board this
+// node does not have and cannot tell is missing (it predates what the node
+// read): not delivered, not malformed; a search rebuilds the board.
+var errBoardUnknown = errors.New("the view's board is not on this node")
+
+// consume folds a board event the consumer took off the stream into its
+// view, filling ev.View (and Base, and the delivered Data of a patch, or
+// JitterMS of an opaque update). An error means ev must not be delivered:
+// errBoardUnknown, or a refused board or patch (wrapping board.ErrBad).
+func (c *snapshotCache) consume(ev *protocol.Event, jitterMS int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.putLocked(ev)
-}
-
-func (c *snapshotCache) putLocked(ev *protocol.Event) {
+	ev.View = ev.ViewName()
 	r := c.routes[ev.Channel]
+	var vs *viewState
+	if r != nil {
+		vs = r.views[ev.View]
+	}
+	if ev.Type == protocol.TypeScoreboardUpdate {
+		b, err := board.Parse(ev.Data)
+		switch {
+		case errors.Is(err, board.ErrNotKeyed):
+			ev.JitterMS = jitterMS
+			c.putLocked(ev.Channel, ev.View, &viewState{ev: ev})
+			return nil
+		case err != nil:
+			return err
+		}
+		kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt, from: ev.ID}
+		kv.like.Data = nil
+		c.putLocked(ev.Channel, ev.View, &viewState{kv: kv})
+		return nil
+	}
+	switch {
+	case vs != nil && vs.kv != nil:
+		kv := vs.kv
+		before := kv.b.Size()
+		delivered, err := kv.b.Apply(ev.Data)
+		if err != nil {
+			return err
+		}
+		ev.Data = delivered
+		ev.Base = kv.version
+		kv.version, kv.ts, kv.stored, kv.snap = ev.ID, ev.Timestamp, ev.StoredAt, nil
+		r.size += kv.b.Size() - before
+		c.size += kv.b.Size() - before
+		r.newest = max(r.newest, ev.ID)
+		c.touchLocked(r)
+		return nil
+	case vs != nil:
+		return fmt.Errorf("%w: view %s has an opaque scoreboard, not a keyed board", board.ErrBad, ev.View)
+	case c.completeLocked(ev.Channel):
+		return fmt.Errorf("%w: view %s has no keyed board to patch", board.ErrBad, ev.View)
+	}
 	if r == nil {
 		r = &routeSnaps{route: ev.Channel}
 		c.routes[ev.Channel] = r
-	} else {
-		c.lru.remove(r)
+		c.lru.pushBack(r)
 	}
+	r.skipped = max(r.skipped, ev.ID)
+	return errBoardUnknown
+}
+
+// boardAt returns view's keyed board of route as a scoreboard_update if
+// it is at version id, else nil (the consumer moved on, or the budget
+// dropped it).
+func (c *snapshotCache) boardAt(route, view string, id uint64) *protocol.Event {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r := c.routes[route]; r != nil {
+		if vs := r.views[view]; vs != nil && vs.kv != nil && vs.kv.version == id {
+			return vs.kv.snapshot()
+		}
+	}
+	return nil
+}
+
+// check tells a publisher at once whether a board event fits the state
+// this node holds: a keyed board that breaks the rules, a patch that does
+// not apply to its view's board, or a patch for a view this node knows has
+// no keyed board. Where the node cannot tell, it accepts: every node
+// checks again as it consumes.
+func (c *snapshotCache) check(ev *protocol.Event) error {
+	if ev.Type == protocol.TypeScoreboardUpdate {
+		if _, err := board.Parse(ev.Data); err != nil && !errors.Is(err, board.ErrNotKeyed) {
+			return err
+		}
+		return nil
+	}
+	if err := board.CheckPatch(ev.Data); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var vs *viewState
+	if r := c.routes[ev.Channel]; r != nil {
+		vs = r.views[ev.ViewName()]
+	}
+	switch {
+	case vs != nil && vs.kv != nil:
+		return vs.kv.b.Check(ev.Data)
+	case vs != nil:
+		return fmt.Errorf("%w: view %s has an opaque scoreboard, not a keyed board", board.ErrBad, ev.ViewName())
+	case c.completeLocked(ev.Channel):
+		return fmt.Errorf("%w: view %s has no keyed board to patch; publish a scoreboard_update with row_key first", board.ErrBad, ev.ViewName())
+	}
+	return nil
+}
+
+// completeLocked reports whether the cache knows every view of route
+// there is: it has seen everything after the consumer's start (or a search
+// covered that) and dropped nothing since.
+func (c *snapshotCache) completeLocked(route string) bool {
+	need := max(c.startID(), c.gone[route])
+	return need == 0 || c.searched[route] >= need
+}
+
+// putLocked installs vs as a view of route unless the view holds a newer
+// state (a search can find older events than the node consumed).
+func (c *snapshotCache) putLocked(route, view string, vs *viewState) {
+	r := c.routes[route]
+	if r == nil {
+		r = &routeSnaps{route: route}
+		c.routes[route] = r
+		c.lru.pushBack(r)
+	}
+	if r.views == nil {
+		r.views = make(map[string]*viewState)
+	}
+	if old := r.views[view]; old != nil {
+		if old.id() >= vs.id() {
+			return
+		}
+		r.size -= old.cost()
+		c.size -= old.cost()
+	}
+	r.views[view] = vs
+	r.size += vs.cost()
+	c.size += vs.cost()
+	r.newest = max(r.newest, vs.id())
+	c.touchLocked(r)
+}
+
+// touchLocked marks r as updated now, then drops the channels updated
+// least recently while over budget (never r itself, nor a channel this
+// node has subscribers on).
+func (c *snapshotCache) touchLocked(r *routeSnaps) {
+	c.lru.remove(r)
 	c.lru.pushBack(r)
-	before := r.size
-	r.put(ev)
-	c.size += r.size - before
-	for c.budget > 0 && c.size > c.budget && c.lru.front != r {
-		c.dropLocked(c.lru.front)
+	for victim := c.lru.front; c.budget > 0 && c.size > c.budget && victim != nil && victim != r; {
+		next := victim.next
+		if c.inUse == nil || !c.inUse(victim.route) {
+			c.dropLocked(victim)
+		}
+		victim = next
 	}
 }
 
 // dropLocked forgets a channel's views to stay within the budget.
 func (c *snapshotCache) dropLocked(r *routeSnaps) {
 	c.size -= r.size
-	c.gone[r.route] = max(c.gone[r.route], r.newest)
+	c.gone[r.route] = max(c.gone[r.route], r.newest, r.skipped)
 	delete(c.searched, r.route) // what it found is gone too
 	c.lru.remove(r)
 	delete(c.routes, r.route)
 }
 
-// put keeps ev as its view's snapshot unless the view holds a newer one
-// (a search can find older events than the node consumed).
-func (r *routeSnaps) put(ev *protocol.Event) {
-	var old *protocol.Event
-	switch {
-	case ev.Public:
-		old = r.public
-	case ev.User != "":
-		old = r.byUser[ev.User]
-	default:
-		old = r.admin
-	}
-	if old != nil {
-		if old.ID >= ev.ID {
-			return
-		}
-		r.size -= eventCost(old)
-	}
-	switch {
-	case ev.Public:
-		r.public = ev
-	case ev.User != "":
-		if r.byUser == nil {
-			r.byUser = make(map[string]*protocol.Event)
-		}
-		r.byUser[ev.User] = ev
-	default:
-		r.admin = ev
-	}
-	r.size += eventCost(ev)
-	r.newest = max(r.newest, ev.ID)
-}
-
-// each calls fn for every view r holds.
-func (r *routeSnaps) each(fn func(*protocol.Event)) {
-	for _, ev := range []*protocol.Event{r.public, r.admin} {
-		if ev != nil {
-			fn(ev)
-		}
-	}
-	for _, ev := range r.byUser {
-		fn(ev)
-	}
-}
-
-// latest returns the newest of r's views sub may see, or nil.
-func (r *routeSnaps) latest(sub *subscription) *protocol.Event {
+// visible returns the views of r that may be sub's snapshot (snapshotView),
+// oldest first.
+func (r *routeSnaps) visible(sub *subscription) []*viewState {
 	if r == nil {
 		return nil
 	}
-	var best *protocol.Event
-	consider := func(ev *protocol.Event) {
-		if ev != nil && sub.sees(ev) && (best == nil || ev.ID > best.ID) {
-			best = ev
+	var out []*viewState
+	consider := func(name string) {
+		if vs := r.views[name]; vs != nil && sub.sees(vs.like()) {
+			out = append(out, vs)
 		}
 	}
-	consider(r.public)
+	consider("public")
 	if sub.access == auth.AccessAll {
-		consider(r.admin)
+		consider("admin")
 	}
 	if sub.user != "" {
-		consider(r.byUser[sub.user])
+		consider("user:" + sub.user)
 	}
-	return best
+	slices.SortFunc(out, func(a, b *viewState) int { return cmp.Compare(a.id(), b.id()) })
+	return out
+}
+
+// like is an event with the view's visibility (for CanSee).
+func (v *viewState) like() *protocol.Event {
+	if v.kv != nil {
+		return &v.kv.like
+	}
+	return v.ev
+}
+
+// snapshotEvent is the view as a delivered scoreboard_update.
+func (v *viewState) snapshotEvent() *protocol.Event {
+	if v.kv != nil {
+		return v.kv.snapshot()
+	}
+	return v.ev
 }
 
 // snapshotView reports whether ev is a scoreboard view sub's snapshot may
@@ -172,22 +347,36 @@ func snapshotView(sub *subscription, ev *protocol.Event) bool {
 	return sub.access != auth.AccessAll || ev.Public || ev.User == "" || ev.User == sub.user
 }
 
-// snapshot finds the newest scoreboard_update that may be sub's snapshot
-// (snapshotView): from the cache, which holds every view the node consumed
-// since startID unless the budget dropped it; else from the stream, up to
-// the newer of startID and what was dropped, searched once per channel.
-func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protocol.Channel, upTo uint64) (*protocol.Event, error) {
+// boardViews is what catchUp needs of a channel's scoreboards for one
+// subscriber: the views it may see, as snapshot events, and, for keyed
+// boards, from which id on their patches are in the recent log.
+type boardViews struct {
+	snaps []*protocol.Event // oldest first
+	keyed map[string]uint64 // view -> keyedView.from, for keyed views
+}
+
+// newest is the newest snapshot, or nil.
+func (b *boardViews) newest() *protocol.Event {
+	if len(b.snaps) == 0 {
+		return nil
+	}
+	return b.snaps[len(b.snaps)-1]
+}
+
+// views returns sub's scoreboard views of its channel (see boardViews):
+// from the cache, which holds every view the node consumed since startID
+// unless the budget dropped it; else, once per channel, from the stream,
+// which a search reads up to the node's position so that keyed boards come
+// back whole with their patches folded in.
+func (s *Server) boardViews(ctx context.Context, sub *subscription, routeCh protocol.Channel, upTo uint64) (*boardViews, error) {
 	c := s.snaps
 	for {
 		c.mu.Lock()
-		if ev := c.routes[sub.route].latest(sub); ev != nil {
+		r := c.routes[sub.route]
+		if c.completeLocked(sub.route) && (r == nil || r.skipped <= c.searched[sub.route]) {
+			out := collectViews(r, sub)
 			c.mu.Unlock()
-			return ev, nil
-		}
-		need := min(max(s.startID.Load(), c.gone[sub.route]), upTo)
-		if need == 0 || c.searched[sub.route] >= need {
-			c.mu.Unlock()
-			return nil, nil
+			return out, nil
 		}
 		if wait, busy := c.inflight[sub.route]; busy {
 			wait.waiters++
@@ -209,13 +398,7 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 		c.inflight[sub.route] = search
 		c.mu.Unlock()
 
-		var found routeSnaps // the newest of each view, as the stream has them
-		_, err := s.opts.Bus.Latest(ctx, routeCh, need, snapshotLookback, func(ev *protocol.Event) bool {
-			if ev.Type == protocol.TypeScoreboardUpdate {
-				found.put(ev)
-			}
-			return false
-		})
+		covered, err := s.searchBoards(ctx, sub.route, routeCh, upTo)
 		c.mu.Lock()
 		delete(c.inflight, sub.route)
 		search.err = err
@@ -224,15 +407,98 @@ func (s *Server) snapshot(ctx context.Context, sub *subscription, routeCh protoc
 			c.mu.Unlock()
 			return nil, err // the next subscriber to arrive searches again
 		}
-		found.each(c.putLocked)
-		c.searched[sub.route] = max(c.searched[sub.route], need)
-		ev := c.routes[sub.route].latest(sub)
+		c.searched[sub.route] = max(c.searched[sub.route], covered)
 		c.mu.Unlock()
-		if ev != nil && !snapshotView(sub, ev) {
-			ev = nil
-		}
-		return ev, nil
 	}
+}
+
+// collectViews reads sub's views of r under the cache's lock.
+func collectViews(r *routeSnaps, sub *subscription) *boardViews {
+	out := &boardViews{}
+	for _, vs := range r.visible(sub) {
+		ev := vs.snapshotEvent()
+		if !snapshotView(sub, ev) {
+			continue
+		}
+		out.snaps = append(out.snaps, ev)
+		if vs.kv != nil {
+			if out.keyed == nil {
+				out.keyed = make(map[string]uint64)
+			}
+			out.keyed[ev.View] = vs.kv.from
+		}
+	}
+	return out
+}
+
+// searchBoards reads route's board events from the stream, up to the
+// node's position and at least upTo, folds them into views (a keyed board
+// and its patches; the newest opaque update) and installs the views the
+// cache lacks. It returns the position it covered. Patches the consumer
+// skips meanwhile (their board was not here yet) are read too: the search
+// goes on until it has reached every one.
+func (s *Server) searchBoards(ctx context.Context, route string, routeCh protocol.Channel, upTo uint64) (uint64, error) {
+	c := s.snaps
+	found := make(map[string]*viewState)
+	fold := func(ev *protocol.Event) bool {
+		if !protocol.BoardType(ev.Type) {
+			return false
+		}
+		view := ev.ViewName()
+		if ev.Type == protocol.TypeScoreboardUpdate {
+			b, err := board.Parse(ev.Data)
+			switch {
+			case errors.Is(err, board.ErrNotKeyed):
+				ev.View = view
+				found[view] = &viewState{ev: ev}
+			case err == nil:
+				kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt}
+				kv.like.Data = nil
+				found[view] = &viewState{kv: kv}
+			}
+			return false
+		}
+		if vs := found[view]; vs != nil && vs.kv != nil {
+			if _, err := vs.kv.b.Apply(ev.Data); err == nil {
+				vs.kv.version, vs.kv.ts, vs.kv.stored = ev.ID, ev.Timestamp, ev.StoredAt
+			}
+		}
+		return false
+	}
+	from := uint64(0) // scan everything the lookback allows, then only what is new
+	for range 10 {
+		c.mu.Lock()
+		if r := c.routes[route]; r != nil {
+			upTo = max(upTo, r.skipped) // consumed, so stored
+		}
+		c.mu.Unlock()
+		upTo = max(upTo, s.stats.lastConsumed.Load())
+		limit := boardLookback
+		if from > 0 {
+			limit = int(upTo - from)
+		}
+		if limit > 0 {
+			if _, err := s.opts.Bus.Latest(ctx, routeCh, upTo, limit, fold); err != nil {
+				return 0, err
+			}
+		}
+		from = upTo
+		c.mu.Lock()
+		r := c.routes[route]
+		if r != nil && r.skipped > upTo {
+			c.mu.Unlock()
+			continue // the consumer skipped patches past what was read
+		}
+		for view, vs := range found {
+			if vs.kv != nil {
+				vs.kv.from = upTo // its patches up to here are not in the recent log
+			}
+			c.putLocked(route, view, vs)
+		}
+		c.mu.Unlock()
+		return upTo, nil
+	}
+	return 0, errors.New("scoreboard search: the stream kept moving past the search")
 }
 
 // snapList is an intrusive doubly linked list of channels' views.

@@ -183,6 +183,9 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	t := &sseTransport{w: w, rc: rc, timeout: s.opts.WriteTimeout, done: make(chan struct{})}
 	t.pace = s.opts.WritePace
 	sess, refused := s.newSession(t, r.RemoteAddr)
+	if sess != nil {
+		sess.boardPatches = r.URL.Query().Get("boards") == protocol.BoardsPatch
+	}
 	if sess == nil {
 		// 503 for both; EventSource gives up on it, client-js retries.
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", refused.Reason())
@@ -235,6 +238,9 @@ func (s *Server) serveSSERaw(w http.ResponseWriter, r *http.Request, p *auth.Pri
 	t := &sseRawTransport{}
 	t.pace = s.opts.WritePace
 	sess, refused := s.newSession(t, r.RemoteAddr)
+	if sess != nil {
+		sess.boardPatches = r.URL.Query().Get("boards") == protocol.BoardsPatch
+	}
 	if sess == nil {
 		writeJSONError(w, http.StatusServiceUnavailable, protocol.ErrLimitExceeded, "", refused.Reason())
 		return
@@ -268,7 +274,7 @@ func (s *Server) startSSE(sess *session, p *auth.Principal, channels []string, s
 	sess.mu.Unlock()
 	var reqs []*catchUpReq
 	for _, name := range channels {
-		if rq := sess.register("", name, since, resume, true); rq != nil {
+		if rq := sess.register("", name, since, resume, true, subOptions{patches: sess.boardPatches}); rq != nil {
 			reqs = append(reqs, rq)
 		}
 	}

@@ -33,6 +33,10 @@ type Stats struct {
 	// positionsSkipped counts live stream positions the consumer never
 	// saw: events discarded before this node read them.
 	positionsSkipped atomic.Uint64
+	// Scoreboards (docs/protocol.md section 8).
+	boardsRefused atomic.Uint64 // board events that did not fit their board: skipped (also in eventsBad)
+	boardsUnknown atomic.Uint64 // patches for a view whose board this node did not have: not delivered
+	boardFolds    atomic.Uint64 // queued patches folded into a newer one
 
 	open    [2]atomic.Int64                   // open connections by transport (transportIndex)
 	authWhy [numAuthReasons + 1]atomic.Uint64 // by auth.Reason; last: other
@@ -149,6 +153,11 @@ type Snapshot struct {
 	// it never routed because the stream had discarded them (the node lagged
 	// behind the retention limits): events its live clients missed.
 	PositionsSkipped uint64
+	// BoardsRefused counts scoreboard events that did not fit their view's
+	// board (also counted in EventsBad); BoardsUnknown, patches for a view
+	// whose board the node did not hold (rebuilt from the stream when a
+	// subscriber asks); BoardFolds, queued patches folded for slow viewers.
+	BoardsRefused, BoardsUnknown, BoardFolds uint64
 	// LastConsumed is the id of the newest event this node routed.
 	LastConsumed uint64
 	// Open counts open connections by transport ("websocket", "sse").
@@ -180,6 +189,9 @@ func (s *Server) Stats() Snapshot {
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
 		WriteTimeouts:        st.writeTimeouts.Load(),
 		PositionsSkipped:     st.positionsSkipped.Load(),
+		BoardsRefused:        st.boardsRefused.Load(),
+		BoardsUnknown:        st.boardsUnknown.Load(),
+		BoardFolds:           st.boardFolds.Load(),
 		LastConsumed:         st.lastConsumed.Load(),
 		Open:                 map[string]int64{"websocket": st.open[0].Load(), "sse": st.open[1].Load()},
 		Subscriptions:        make(map[string]int64),

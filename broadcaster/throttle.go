@@ -54,7 +54,10 @@ func newBoardThrottle(interval time.Duration, send func(*protocol.Event)) *board
 
 // route sends ev now or holds it. It runs on the consumer goroutine.
 func (t *boardThrottle) route(ev *protocol.Event, now time.Time) {
-	key := coalesceKey(ev, ev.Channel)
+	key := ""
+	if ev.Type == protocol.TypeScoreboardUpdate { // patches are never held: each counts
+		key = coalesceKey(ev, ev.Channel)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if key == "" {

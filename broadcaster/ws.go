@@ -54,6 +54,7 @@ func (s *Server) serveEvents(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusCode(refused), refused.Reason())
 		return
 	}
+	sess.boardPatches = r.URL.Query().Get("boards") == protocol.BoardsPatch
 	if len(s.flushers) > 0 && t.raw != nil && t.raw.sc != nil {
 		sess.fl = s.flushers[sess.id%uint64(len(s.flushers))]
 	}

@@ -15,7 +15,27 @@ const (
 	TypeScoreboardUpdate = "scoreboard_update"
 	TypeClarification    = "clarification"
 	TypeContestUpdate    = "contest_update"
+	// TypeScoreboardPatch carries the rows of a keyed scoreboard that
+	// changed (docs/protocol.md section 8).
+	TypeScoreboardPatch = "scoreboard_patch"
 )
+
+// BoardType reports whether events of type t belong to a scoreboard view:
+// scoreboard_update and scoreboard_patch.
+func BoardType(t string) bool { return t == TypeScoreboardUpdate || t == TypeScoreboardPatch }
+
+// ViewName names the scoreboard view a board event belongs to: "public",
+// "user:<name>" (a contestant's own, private with user) or "admin"
+// (private without user). Visibility is the event's, as for every event.
+func (ev *Event) ViewName() string {
+	switch {
+	case ev.Public:
+		return "public"
+	case ev.User != "":
+		return "user:" + ev.User
+	}
+	return "admin"
+}
 
 // MaxTypeLen bounds event type names.
 const MaxTypeLen = 64
@@ -43,6 +63,12 @@ type Event struct {
 	ID        uint64 `json:"-"` // JetStream stream sequence: the same on every node.
 	Timestamp int64  `json:"-"` // Unix seconds the stream stored the event.
 	StoredAt  int64  `json:"-"` // Unix nanoseconds the stream stored the event, for latency metrics.
+
+	// Set by the broadcaster for scoreboard deliveries (section 8 of
+	// docs/protocol.md); zero values are not sent.
+	View     string `json:"-"` // the board's view: ViewName, on scoreboard_update and scoreboard_patch
+	Base     uint64 `json:"-"` // a patch's previous version of its view, when known
+	JitterMS int    `json:"-"` // an opaque scoreboard_update: spread a refetch over this many ms
 
 	// Parsed is Channel, parsed; filled by DecodeEvent and Validate.
 	Parsed Channel `json:"-"`
@@ -182,6 +208,8 @@ func ParseID(s string) (uint64, error) {
 //
 //	{"type":"run_update","channel":"/contest/a","id":"17","timestamp":1704067200,"data":{...}}
 //
+// with view, base and jitter_ms after timestamp when set (scoreboards).
+//
 // Type and channel are validated to need no escaping; data is copied byte
 // for byte.
 func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
@@ -193,6 +221,21 @@ func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
 	dst = strconv.AppendUint(dst, ev.ID, 10)
 	dst = append(dst, `","timestamp":`...)
 	dst = strconv.AppendInt(dst, ev.Timestamp, 10)
+	if ev.View != "" {
+		// A view is "public", "admin" or "user:" and a validated name.
+		dst = append(dst, `,"view":"`...)
+		dst = append(dst, ev.View...)
+		dst = append(dst, '"')
+	}
+	if ev.Base != 0 {
+		dst = append(dst, `,"base":"`...)
+		dst = strconv.AppendUint(dst, ev.Base, 10)
+		dst = append(dst, '"')
+	}
+	if ev.JitterMS > 0 {
+		dst = append(dst, `,"jitter_ms":`...)
+		dst = strconv.AppendInt(dst, int64(ev.JitterMS), 10)
+	}
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, ev.Data...)
 	dst = append(dst, '}')

@@ -41,7 +41,20 @@ type ClientMessage struct {
 	Token   string `json:"token,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	Since   string `json:"since,omitempty"`
+	// Boards is how a subscribe gets keyed scoreboards: "full" (whole
+	// boards) or "patch" (a board, then row patches); "" takes the
+	// connection's default (docs/protocol.md section 8).
+	Boards string `json:"boards,omitempty"`
+	// Snapshot on a subscribe with Since asks for fresh boards instead of
+	// the board patches after Since.
+	Snapshot bool `json:"snapshot,omitempty"`
 }
+
+// Board delivery modes of a subscription (ClientMessage.Boards).
+const (
+	BoardsFull  = "full"
+	BoardsPatch = "patch"
+)
 
 // DecodeClientMessage parses one client message. The bare text "ping" is a
 // ping. Errors are safe to send back (they never quote a token).
@@ -62,6 +75,9 @@ func DecodeClientMessage(b []byte) (ClientMessage, error) {
 	case MsgSubscribe, MsgUnsubscribe:
 		if m.Channel == "" {
 			return m, fmt.Errorf("%s needs a channel", m.Type)
+		}
+		if m.Boards != "" && m.Boards != BoardsFull && m.Boards != BoardsPatch {
+			return m, fmt.Errorf("boards must be %q or %q", BoardsFull, BoardsPatch)
 		}
 	case MsgPing:
 	case "":

@@ -29,6 +29,7 @@ type Collector struct {
 
 	connections, connectionsOpen, subscriptions          *prometheus.Desc
 	eventsConsumed, eventsBad, deliveries, framesWritten *prometheus.Desc
+	boardsRefused, boardsUnknown, boardFolds             *prometheus.Desc
 	drops, slowConsumers, closes, authFailures, badMsgs  *prometheus.Desc
 	writeTimeouts, positionsSkipped                      *prometheus.Desc
 	originRefused, resumes, published, publishRefused    *prometheus.Desc
@@ -54,6 +55,9 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 		drops:            d("events_dropped_total", "Event frames meant for a client and not sent, by reason.", "reason"),
 		slowConsumers:    d("slow_consumer_closes_total", "Connections closed because their queue filled."),
 		writeTimeouts:    d("write_timeout_closes_total", "WebSocket connections closed because a write stayed blocked longer than the write timeout."),
+		boardsRefused:    d("scoreboard_events_refused_total", "Scoreboard events that did not fit their view's board, skipped (also in events_malformed_total)."),
+		boardsUnknown:    d("scoreboard_patches_unknown_total", "Scoreboard patches for a view whose board this node did not hold: not delivered; the board is rebuilt from the stream for the next subscriber."),
+		boardFolds:       d("scoreboard_patches_folded_total", "Queued scoreboard patches folded into a newer one for a slow viewer."),
 		positionsSkipped: d("stream_positions_skipped_total", "Stream positions after the node started that it never routed because the stream discarded them first: events its clients missed."),
 		closes:           d("closes_total", "Closed connections by close code (0: the peer went away).", "code"),
 		authFailures:     d("auth_failures_total", "Failed authentications by reason.", "reason"),
@@ -74,6 +78,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.connections, c.connectionsOpen, c.subscriptions, c.eventsConsumed, c.eventsBad, c.deliveries,
 		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.positionsSkipped, c.closes, c.authFailures, c.badMsgs, c.originRefused,
 		c.resumes, c.published, c.publishRefused, c.natsConnected, c.consumerLag, c.latency,
+		c.boardsRefused, c.boardsUnknown, c.boardFolds,
 	} {
 		ch <- d
 	}
@@ -105,6 +110,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.slowConsumers, st.SlowConsumers)
 	counter(c.writeTimeouts, st.WriteTimeouts)
 	counter(c.positionsSkipped, st.PositionsSkipped)
+	counter(c.boardsRefused, st.BoardsRefused)
+	counter(c.boardsUnknown, st.BoardsUnknown)
+	counter(c.boardFolds, st.BoardFolds)
 	for code, n := range st.Closes {
 		counter(c.closes, n, strconv.Itoa(int(code)))
 	}

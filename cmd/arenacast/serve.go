@@ -39,6 +39,7 @@ type Serve struct {
 	sseCookie                             string
 	sseHeartbeat, sseLifetime, ticketTTL  time.Duration
 	scoreboardInterval                    time.Duration
+	refetchSpread                         time.Duration
 	drain, shutdownTimeout                time.Duration
 	logFormat, logLevel                   string
 	metricsListen                         string
@@ -94,6 +95,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	sseHeartbeat := e.Duration("sse-heartbeat", 20*time.Second, "SSE heartbeat comment interval")
 	sseLifetime := e.Duration("sse-max-lifetime", 30*time.Minute, "end SSE streams after this long (minus jitter) so they re-authenticate")
 	scoreboardInterval := e.Duration("scoreboard-min-interval", 0, "send at most one scoreboard_update per channel and view per interval; the newest held back goes out at its end; 0: off")
+	refetchSpread := e.Duration("scoreboard-refetch-spread", 2*time.Second, "jitter_ms sent with opaque scoreboard_update events: clients that refetch the board spread their requests over it; 0: not sent")
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
@@ -130,6 +132,10 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.writeTimeout, c.authTimeout, c.pingInterval, c.pongTimeout = *writeTimeout, *authTimeout, *pingInterval, *pongTimeout
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.scoreboardInterval = *scoreboardInterval
+	c.refetchSpread = *refetchSpread
+	if c.refetchSpread == 0 {
+		c.refetchSpread = -1 // Options: negative is off, zero the default
+	}
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
@@ -255,7 +261,8 @@ func (c *Serve) Run(ctx context.Context) error {
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
 		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
-		ScoreboardMinInterval: c.scoreboardInterval,
+		ScoreboardMinInterval:   c.scoreboardInterval,
+		ScoreboardRefetchSpread: c.refetchSpread,
 	})
 	if err != nil {
 		return err
