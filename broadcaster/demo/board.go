@@ -5,10 +5,6 @@ import (
 	"reflect"
 )
 
-// typeScoreboardPatch is the event type of a keyed board's changes
-// (docs/protocol.md section 8).
-const typeScoreboardPatch = "scoreboard_patch"
-
 // The simulator publishes its scoreboard keyed (docs/protocol.md section 8):
 // a whole board when a round starts, then one scoreboard_patch per judged
 // run with the judged contestant's row and, when it moved, its new place.

@@ -414,7 +414,7 @@ func (s *Simulator) scoreboard(minute int) *protocol.Event {
 func (s *Simulator) scoreboardPatch(who *standing, minute int) *protocol.Event {
 	p := s.patchFor(s.shown, who, minute)
 	s.shown = keyedRows(s.board, minute)
-	return s.event(typeScoreboardPatch, "", true, p)
+	return s.event(protocol.TypeScoreboardPatch, "", true, p)
 }
 
 func (s *Simulator) event(typ, user string, public bool, data any) *protocol.Event {

@@ -126,9 +126,9 @@ func TestSimulatorKeepsTime(t *testing.T) {
 		if count[protocol.TypeRunUpdate] < 2*len(contestants) || count[protocol.TypeRunUpdate] > 90 {
 			t.Errorf("%d run updates in 30 s", count[protocol.TypeRunUpdate])
 		}
-		if count[protocol.TypeScoreboardUpdate] != 1 || count[typeScoreboardPatch] < 3 {
+		if count[protocol.TypeScoreboardUpdate] != 1 || count[protocol.TypeScoreboardPatch] < 3 {
 			t.Errorf("%d scoreboard updates and %d patches in 30 s, want one board and then it moving",
-				count[protocol.TypeScoreboardUpdate], count[typeScoreboardPatch])
+				count[protocol.TypeScoreboardUpdate], count[protocol.TypeScoreboardPatch])
 		}
 	})
 }
@@ -189,7 +189,7 @@ func TestSimulatorOnNATS(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("timed out; saw %v", types)
 	}
-	for _, typ := range []string{protocol.TypeRunUpdate, protocol.TypeScoreboardUpdate, typeScoreboardPatch, protocol.TypeClarification, protocol.TypeContestUpdate} {
+	for _, typ := range []string{protocol.TypeRunUpdate, protocol.TypeScoreboardUpdate, protocol.TypeScoreboardPatch, protocol.TypeClarification, protocol.TypeContestUpdate} {
 		if types[typ] == 0 {
 			t.Errorf("no %s among %v", typ, types)
 		}
@@ -242,7 +242,7 @@ func TestSimulatorOnNATS(t *testing.T) {
 				judged[name] = &standing{name: name, cells: make([]cell, len(problems))}
 			}
 			board.check(t, i, judged)
-		case typeScoreboardPatch:
+		case protocol.TypeScoreboardPatch:
 			if !ev.Public || ev.User != "" {
 				t.Fatalf("patch %d must be public with no owner", i)
 			}
