@@ -40,7 +40,12 @@ export async function startPages() {
     ['/board-app.js', { type: 'text/javascript', body: await bundle('board-app.js') }],
   ]);
   const server = createServer((req, res) => {
-    const f = files.get(new URL(req.url, 'http://x').pathname);
+    const path = new URL(req.url, 'http://x').pathname;
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end(); // No console error for the browser's own request.
+      return;
+    }
+    const f = files.get(path);
     if (!f) {
       res.writeHead(404).end();
       return;
