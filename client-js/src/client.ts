@@ -232,6 +232,11 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     const c = this.conn;
     if (this.st === 'disconnected' || !c || !c.opened || !sub.active) return; // The next subscribe asks.
     if (c.name === 'websocket') {
+      // A subscribe to a channel the connection has is answered `subscribed`
+      // and changes nothing (protocol section 4), so leave the channel
+      // first; the subscribe with since resumes it with nothing lost (the
+      // `unsubscribed` reply, reason requested, is not an ending here).
+      c.transport?.send({ type: 'unsubscribe', channel: sub.channel });
       this.sendSubscribe(c, sub, true);
       return;
     }
@@ -392,7 +397,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     // nothing, and what is replayed twice is dropped by id.
     let lastEventId: string | undefined;
     for (const s of subs) {
-      const id = s._streamResumeId;
+      const id = s._resumeId;
       if (id !== undefined && (lastEventId === undefined || compareIds(id, lastEventId) < 0)) lastEventId = id;
     }
     for (const s of subs) s._sent(lastEventId, lastEventId !== undefined);
@@ -448,7 +453,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
    * fresh: only fresh boards are asked for, the subscription stays as it is.
    */
   private sendSubscribe(conn: Conn, sub: Subscription, fresh = false): void {
-    const since = sub.lastId;
+    const since = sub._resumeId;
     const msg: { type: string; channel: string; since?: string; boards?: BoardsMode; snapshot?: boolean } = { type: 'subscribe', channel: sub.channel };
     if (since !== undefined) msg.since = since;
     const boards = this.boardsMode(sub);

@@ -157,11 +157,15 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
   }
 
   /**
-   * Where an SSE stream resumes this channel: {@link lastId}, or while a
-   * board gap is open the oldest board version if that is earlier, so the
-   * patches after it come again (SSE cannot ask for `snapshot`). @internal
+   * Where to resume this channel: {@link lastId}, or while a board gap is
+   * open the oldest board version if that is earlier. The server sends a
+   * fresh board only when its version is above `since`, and after a gap
+   * the last id seen (the patch that did not fit) may equal the version;
+   * over SSE, which cannot ask for `snapshot`, the patches after the
+   * version come again. Events in between are replayed and dropped as
+   * duplicates. @internal
    */
-  get _streamResumeId(): string | undefined {
+  get _resumeId(): string | undefined {
     let id = this.lastId;
     if (!this.snapshotWanted) return id;
     for (const v of this.keyed.views()) {

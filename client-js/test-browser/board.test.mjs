@@ -205,3 +205,88 @@ test('a 500-row board and 1,000 patches arrive identical, across a reload, with 
   assert.deepEqual(logs.filter((l) => /^(error|pageerror)/.test(l)), []);
   await page.close();
 });
+
+test('a gap gets a fresh board (since + snapshot:true), and a server restart resumes; the board stays the publisher\'s', { timeout: 240_000 }, async (t) => {
+  const own = new Server(serverBinary());
+  await own.start();
+  const page = await browser.context.newPage();
+  const logs = [];
+  page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+  try {
+    const alias = 'gaps';
+    const channel = `/contest/${alias}`;
+    const { initial } = scenario(34, 0);
+    const exp = new ExpectedBoard(initial);
+    // Patches generated against the expected board as it goes, so they fit
+    // whatever came before.
+    const rnd = prng(99);
+    const nextPatch = (n) => {
+      const keys = exp.rows.map((r) => r.team);
+      const k = keys[Math.floor(rnd() * keys.length)];
+      const row = exp.rows[exp.at(k)];
+      const p = { rows: { [k]: { solved: row.solved + 1, cells: { B: n } } }, fields: { minute: n } };
+      if (rnd() < 0.5) p.positions = { [k]: Math.floor(rnd() * keys.length) };
+      exp.apply(p);
+      return p;
+    };
+    let n = 0;
+    let last;
+    const send = async (count) => {
+      for (let i = 0; i < count; i++) last = await own.publish({ type: 'scoreboard_patch', channel, public: true, data: nextPatch(++n) });
+    };
+    const until = async (fn, arg, what) => {
+      try {
+        await page.waitForFunction(fn, arg, { timeout: 60_000, polling: 50 });
+      } catch (err) {
+        const seen = await page.evaluate((ch) => ({ board: harness.board(ch)?.version, replies: harness.replies, errors: harness.errors, states: harness.states }), channel).catch(() => 'page gone');
+        throw new Error(`${what}: ${err.message}\npage: ${JSON.stringify(seen)}\nconsole: ${logs.slice(-20).join('\n')}\nserver: ${own.logs.join('').slice(-2000)}`);
+      }
+    };
+    const atLast = (what) => until(([ch, id]) => harness.board(ch)?.version === id, [channel, last], what);
+    const same = async (what) => {
+      const b = await page.evaluate((ch) => harness.board(ch), channel);
+      assert.deepEqual(b.data, exp.data(), what);
+    };
+
+    const token = await own.token(['--user', 'alice', '--contest', alias]);
+    last = await own.publish({ type: 'scoreboard_update', channel, public: true, data: initial });
+    await page.goto(`${pages.origin}/client.html`);
+    await page.evaluate((cfg) => harness.start(cfg), { url: own.eventsUrl, token, channels: [channel], boards: 'patch', gated: true, transports: ['websocket'] });
+    await atLast('the first board');
+    await send(30);
+    await atLast('30 patches');
+    await same('after 30 patches');
+
+    // A missed patch, as the client sees it: the board's version falls
+    // behind, so the next patch's base does not match.
+    const before = await page.evaluate(() => ({ replies: harness.replies.length, boards: harness.events.filter((e) => e.type === 'scoreboard_update').length }));
+    await page.evaluate((ch) => (harness.client.getSubscription(ch).boardOf('public').version = '2'), channel);
+    await send(30);
+    await atLast('the board after the gap');
+    await same('after the gap');
+    const afterGap = await page.evaluate(() => ({ replies: harness.replies.slice(-1), nReplies: harness.replies.length, boards: harness.events.filter((e) => e.type === 'scoreboard_update').length }));
+    assert.equal(afterGap.nReplies, before.replies + 1, 'one more subscribe, answered');
+    assert.equal(afterGap.replies[0].recovered, true);
+    assert.equal(afterGap.boards, before.boards + 1, 'one fresh board');
+
+    // The server restarts; patches published meanwhile arrive by resume.
+    await page.evaluate(() => (harness.gate.closed = true));
+    await own.restart();
+    await until(() => harness.client.state === 'connecting', null, 'the page to notice the restart');
+    await send(30);
+    await page.evaluate(() => (harness.gate.closed = false));
+    await atLast('the board after the restart');
+    await same('after the restart');
+    await send(10);
+    await atLast('live patches after the restart');
+    await same('at the end');
+    const end = await page.evaluate(() => ({ subscribed: harness.subscribed.at(-1), boards: harness.events.filter((e) => e.type === 'scoreboard_update').length, errors: harness.errors }));
+    t.diagnostic(`after the restart: ${JSON.stringify(end.subscribed)}, ${end.boards} full boards in all`);
+    assert.equal(end.subscribed.resumed, true);
+    assert.deepEqual(end.errors, []);
+  } finally {
+    await page.close();
+    await own.close();
+  }
+});

@@ -52,7 +52,7 @@ test('a subscription keeps the board from a full board and patches, and emits bo
   assert.deepEqual(changes, [['public', 'board', '10', 't1:1 t2:0'], ['public', 'applied', '12', 't2:2 t1:1']]);
 });
 
-test('a gap resubscribes with since and snapshot:true once, and the fresh board heals it', async () => {
+test('a gap resubscribes from the board version with snapshot:true once, and the fresh board heals it', async () => {
   const h = setup({ client: { boards: 'patch' } });
   const sub = h.client.subscribe(C);
   await connected(h);
@@ -61,7 +61,12 @@ test('a gap resubscribes with since and snapshot:true once, and the fresh board 
   h.ws.push(patch(14, 13, 'public', { rows: { t1: { team: 't1', solved: 9 } } }));
   h.ws.push(patch(15, 14, 'public', { rows: { t1: { team: 't1', solved: 8 } } }));
   assert.equal(solved(sub.board), 't1:1 t2:0', 'patches after a gap are not applied');
-  assert.deepEqual(h.ws.msgsOfType('subscribe').slice(1), [{ type: 'subscribe', channel: C, since: '11', boards: 'patch', snapshot: true }], 'asked once');
+  assert.deepEqual(h.ws.msgs().filter((m) => m.type !== 'ping').slice(1), [
+    { type: 'unsubscribe', channel: C },
+    { type: 'subscribe', channel: C, since: '10', boards: 'patch', snapshot: true },
+  ], 'asked once: leave the channel, subscribe again with since = the board version (below the last id 11) and snapshot');
+  h.ws.push({ type: 'unsubscribed', channel: C, reason: 'requested' });
+  assert.equal(sub.state, 'subscribed', 'our own unsubscribe does not end the subscription');
   assert.equal(sub.state, 'subscribed', 'the subscription stays subscribed');
   h.ws.push({ type: 'subscribed', channel: C, recovered: true }, board(15, 'public', [['t1', 8], ['t2', 0]]), patch(16, 15, 'public', { rows: { t2: { team: 't2', solved: 1 } } }));
   assert.equal(solved(sub.board), 't1:8 t2:1');
