@@ -290,3 +290,38 @@ test('a gap gets a fresh board (since + snapshot:true), and a server restart res
     await own.close();
   }
 });
+
+test('over SSE (?boards=patch) the board is kept from patches too; opaque boards carry jitter_ms', { timeout: 120_000 }, async () => {
+  const alias = 'sseboards';
+  const channel = `/contest/${alias}`;
+  const token = await server.token(['--user', 'alice', '--contest', alias]);
+  const { initial, patches, expected } = scenario(56, 150);
+  await server.publish({ type: 'scoreboard_update', channel, public: true, data: initial });
+  const page = await browser.context.newPage();
+  await page.goto(`${pages.origin}/client.html?nows=1`);
+  await page.evaluate((cfg) => harness.start(cfg), { url: server.eventsUrl, token, channels: [channel], boards: 'patch' });
+  await page.waitForFunction((ch) => harness.board(ch) !== null, channel, { timeout: 60_000 });
+  let last;
+  for (const p of patches) last = await server.publish({ type: 'scoreboard_patch', channel, public: true, data: p });
+  await page.waitForFunction(([ch, id]) => harness.board(ch)?.version === id, [channel, last], { timeout: 60_000 });
+  const seen = await page.evaluate((ch) => ({ board: harness.board(ch), transports: harness.transports, types: [...new Set(harness.events.map((e) => e.type))] }), channel);
+  assert.deepEqual(seen.transports, ['sse']);
+  assert.deepEqual(seen.types.sort(), ['scoreboard_patch', 'scoreboard_update']);
+  assert.deepEqual(seen.board.data, expected);
+
+  // An opaque board on another contest: delivered as published, with jitter_ms.
+  const opaque = '/contest/opaque';
+  const t2 = await server.token(['--user', 'alice', '--contest', 'opaque']);
+  const p2 = await browser.context.newPage();
+  await p2.goto(`${pages.origin}/client.html`);
+  await p2.evaluate((cfg) => harness.start(cfg), { url: server.eventsUrl, token: t2, channels: [opaque] });
+  await p2.waitForFunction((ch) => harness.subscribed.some((s) => s.channel === ch), opaque);
+  const id = await server.publish({ type: 'scoreboard_update', channel: opaque, public: true, data: { scoreboard_url: '/api/sb' } });
+  await p2.waitForFunction((id) => harness.ids().includes(id), id);
+  const ev = await p2.evaluate(() => harness.events.at(-1));
+  assert.deepEqual(ev.data, { scoreboard_url: '/api/sb' });
+  assert.equal(ev.view, 'public');
+  assert.ok(ev.jitterMs > 0 && ev.jitterMs <= 60_000, `jitter_ms ${ev.jitterMs}`);
+  await p2.close();
+  await page.close();
+});

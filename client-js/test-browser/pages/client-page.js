@@ -49,7 +49,7 @@ const harness = {
     client.on('error', (e) => harness.errors.push({ source: e.source, code: e.code, message: e.message, channel: e.channel }));
     client.on('resync', (r) => harness.resyncs.push(r));
     client.on('authenticated', (a) => harness.authenticated.push(a));
-    client.on('event', (e) => harness.events.push({ type: e.type, channel: e.channel, id: e.id, view: e.view, base: e.base, data: cfg.boards ? undefined : e.data }));
+    client.on('event', (e) => harness.events.push({ type: e.type, channel: e.channel, id: e.id, view: e.view, base: e.base, jitterMs: e.jitterMs, data: cfg.boards ? undefined : e.data }));
     for (const ch of cfg.channels) client.subscribe(ch);
     client.connect();
     harness.client = client;
