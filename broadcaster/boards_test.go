@@ -468,3 +468,47 @@ func TestOpaqueBoardJitter(t *testing.T) {
 		t.Fatalf("a keyed board with jitter_ms: %v", m)
 	}
 }
+
+// TestBoardBudget: over --snapshot-bytes, the boards of contests nobody on
+// the node watches leave memory (and come back from the stream for the
+// next viewer), while a watched board keeps being patched.
+func TestBoardBudget(t *testing.T) {
+	e := newEnv(t, func(o *broadcaster.Options) { o.SnapshotBytes = 4 << 10 })
+	watched := keyedBoard(20, "")
+	e.caughtUp(e.publish("scoreboard_update", "/contest/c1", "", true, watched))
+	cl := e.dial(dialOpts{query: "?boards=patch"})
+	cl.auth(e.token("root", func(c *auth.Claims) { c.SiteAdmin = true }))
+	cl.subscribe("/contest/c1")
+	v := newViewer(t)
+	v.take(cl.expect("scoreboard_update", nil))
+
+	others := keyedBoard(20, `"other":true,`)
+	var last2 uint64 // c2's version
+	for i := 2; i <= 9; i++ { // each about 600 bytes: several times the budget
+		ch := fmt.Sprintf("/contest/c%d", i)
+		e.publish("scoreboard_update", ch, "", true, others)
+		id := e.publish("scoreboard_patch", ch, "", true, `{"rows":{"t1":{"score":5}}}`)
+		if i == 2 {
+			last2 = id
+		}
+	}
+	p := `{"rows":{"t3":{"score":9}},"positions":{"t3":0}}`
+	id := e.publish("scoreboard_patch", "/contest/c1", "", true, p)
+	v.take(cl.expect("scoreboard_patch", map[string]any{"id": protocol.IDString(id)}))
+	v.equal("public", expected(t, watched, p))
+	e.caughtUp(id)
+
+	if !e.srv.SnapshotHeld("/contest/c1") || e.srv.SnapshotHeld("/contest/c2") {
+		t.Fatalf("held: c1 %v (watched: must stay), c2 %v (must have left)", e.srv.SnapshotHeld("/contest/c1"), e.srv.SnapshotHeld("/contest/c2"))
+	}
+	// c2's board left memory; its next viewer gets it rebuilt.
+	late := e.dial(dialOpts{query: "?boards=patch"})
+	late.auth(e.token("root", func(c *auth.Claims) { c.SiteAdmin = true }))
+	late.subscribe("/contest/c2")
+	lv := newViewer(t)
+	lv.take(late.expect("scoreboard_update", nil))
+	lv.equal("public", expected(t, others, `{"rows":{"t1":{"score":5}}}`))
+	if lv.boards["public"].Version() != last2 {
+		t.Fatalf("rebuilt board at %d, want %d", lv.boards["public"].Version(), last2)
+	}
+}

@@ -12,3 +12,10 @@ func (s *Server) SnapshotWaiters(route string) int {
 	}
 	return -1
 }
+
+// SnapshotHeld reports whether the snapshot cache holds route's views.
+func (s *Server) SnapshotHeld(route string) bool {
+	s.snaps.mu.Lock()
+	defer s.snaps.mu.Unlock()
+	return s.snaps.routes[route] != nil
+}

@@ -20,8 +20,16 @@ import (
 // were written hundreds of milliseconds late (docs/benchmarks.md). Rounds
 // also batch by themselves: a session gets everything queued since the
 // previous round in one write.
+//
+// Pacing adapts to what a round costs: the next round starts at least
+// min(pace, paceFactor × the expected cost of writing the sessions ready)
+// after the previous one started, where the cost per session is measured
+// on the rounds written. A verdict to one idle contestant costs
+// microseconds and goes out at once; a fan-out to thousands of
+// connections, whose round takes milliseconds, waits up to pace and
+// batches (the flusher writes at most half the time, and pace bounds it).
 type flusher struct {
-	pace time.Duration // the shortest time between the starts of two rounds
+	pace time.Duration // the longest wait between the starts of two rounds
 
 	mu      sync.Mutex // guards ready and running
 	ready   []*session // sessions to write in the next round, each once
@@ -31,6 +39,34 @@ type flusher struct {
 	// before the next.
 	round []*session
 	last  time.Time // when the previous round started
+	// perSession is the measured cost of writing one session in a round
+	// (a moving average over rounds); 0 until a round was written.
+	perSession time.Duration
+}
+
+// paceFactor is how many times the expected cost of a round the flusher
+// lets pass between the starts of two rounds (within pace): with 2, the
+// flusher writes at most half the time, and events arriving meanwhile wait
+// at most about one round's cost more than they would unpaced.
+const paceFactor = 2
+
+// gap is the wait between the starts of the previous round and a round of
+// n sessions: paceFactor times its expected cost, at most pace.
+func (f *flusher) gap(n int) time.Duration {
+	return min(f.pace, paceFactor*time.Duration(n)*f.perSession)
+}
+
+// measure folds a round's duration into perSession.
+func (f *flusher) measure(took time.Duration, n int) {
+	if n == 0 {
+		return
+	}
+	per := took / time.Duration(n)
+	if f.perSession == 0 {
+		f.perSession = per
+		return
+	}
+	f.perSession += (per - f.perSession) / 4
 }
 
 func newFlusher(pace time.Duration) *flusher {
@@ -60,8 +96,9 @@ func (f *flusher) run() {
 			f.mu.Unlock()
 			return
 		}
+		n := len(f.ready)
 		f.mu.Unlock()
-		if d := f.pace - time.Since(f.last); d > 0 {
+		if d := f.gap(n) - time.Since(f.last); d > 0 {
 			time.Sleep(d)
 		}
 		f.last = time.Now()
@@ -78,5 +115,6 @@ func (f *flusher) run() {
 				runtime.Gosched()
 			}
 		}
+		f.measure(time.Since(f.last), len(f.round))
 	}
 }

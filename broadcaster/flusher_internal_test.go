@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,4 +194,115 @@ func TestSSECloseBeforeTakeOver(t *testing.T) {
 	if r := <-res; !r.ok || !errors.Is(r.err, net.ErrClosed) {
 		t.Fatalf("takeOver: %v %v, want true and net.ErrClosed", r.ok, r.err)
 	}
+}
+
+// countingWriter is a transport the flusher writes without a socket: it
+// counts writes and frames; a write blocks while hold is set.
+type countingWriter struct {
+	mu     sync.Mutex
+	writes int
+	frames int
+	hold   chan struct{} // non-nil: the next tryWrite waits for it to close
+}
+
+func (w *countingWriter) tryWrite(frames []*frame) (func() error, error) {
+	w.mu.Lock()
+	hold := w.hold
+	w.hold = nil
+	w.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	w.mu.Lock()
+	w.writes++
+	w.frames += len(frames)
+	w.mu.Unlock()
+	return nil, nil
+}
+func (w *countingWriter) finishWrite(finish func() error) error { return finish() }
+func (w *countingWriter) write(frames []*frame) error {
+	_, err := w.tryWrite(frames)
+	return err
+}
+func (w *countingWriter) close(protocol.CloseCode) {}
+func (w *countingWriter) name() string          { return "websocket" }
+
+func (w *countingWriter) counts() (writes, frames int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writes, w.frames
+}
+
+// TestFlusherAdaptivePace: a frame for an idle connection goes out at once
+// even with an hour's pace (a round of one session costs microseconds),
+// while rounds that proved expensive still wait and group the frames that
+// arrive meanwhile into one write per connection. It counts writes, not
+// time.
+func TestFlusherAdaptivePace(t *testing.T) {
+	srv := &Server{
+		opts: Options{QueueMessages: 1 << 20, QueueBytes: 1 << 30}.withDefaults(),
+		log:  slog.New(slog.DiscardHandler),
+		hub:  newHub(),
+	}
+	newSession := func(f *flusher) (*session, *countingWriter) {
+		w := &countingWriter{}
+		return &session{srv: srv, t: w, fl: f, id: srv.nextID.Add(1)}, w
+	}
+	waitWrites := func(w *countingWriter, frames int) int {
+		t.Helper()
+		pollUntil(t, func() bool { _, n := w.counts(); return n >= frames })
+		writes, _ := w.counts()
+		return writes
+	}
+
+	t.Run("idle connection", func(t *testing.T) {
+		f := newFlusher(time.Hour)
+		s, w := newSession(f)
+		for i := range 5 {
+			s.sendFrame(numbered(i, 10))
+			// Each frame is written before the next is queued: with a fixed
+			// pace, the second would wait an hour.
+			if n := waitWrites(w, i+1); n != i+1 {
+				t.Fatalf("%d writes for %d frames", n, i+1)
+			}
+		}
+	})
+
+	t.Run("storm", func(t *testing.T) {
+		f := newFlusher(10 * time.Second)
+		const n = 64
+		sessions := make([]*session, n)
+		writers := make([]*countingWriter, n)
+		for i := range sessions {
+			sessions[i], writers[i] = newSession(f)
+		}
+		// The first round is slow: the first connection's write blocks,
+		// so the flusher measures an expensive round.
+		release := make(chan struct{})
+		writers[0].hold = release
+		for _, s := range sessions {
+			s.sendFrame(numbered(0, 10))
+		}
+		pollUntil(t, func() bool { // the round is under way, held
+			writers[0].mu.Lock()
+			defer writers[0].mu.Unlock()
+			return writers[0].hold == nil
+		})
+		time.AfterFunc(300*time.Millisecond, func() { close(release) })
+		for _, w := range writers {
+			waitWrites(w, 1)
+		}
+		// The round took at least 300 ms for 64 sessions, so the next
+		// one waits about 600 ms: frames sent now, one by one, are grouped.
+		for i := 1; i <= 10; i++ {
+			for _, s := range sessions {
+				s.sendFrame(numbered(i, 10))
+			}
+		}
+		for i, w := range writers {
+			if writes := waitWrites(w, 11); writes > 3 {
+				t.Fatalf("connection %d: %d writes for 11 frames: the storm was not grouped", i, writes)
+			}
+		}
+	})
 }

@@ -106,15 +106,20 @@ type Options struct {
 	// negative: not sent.
 	ScoreboardRefetchSpread time.Duration
 
-	// WritePace is the shortest time between two writes to one WebSocket
-	// or SSE connection: frames arriving meanwhile go out together in the
-	// next write. The node's flushers write WebSockets in rounds at least
-	// one pace apart (each connection once per round); an SSE connection,
-	// or a WebSocket handed to a writer of its own (its socket was full),
-	// waits per connection. It trades up to one pace plus a round (flushers),
-	// or up to two paces (a connection's own writer), of latency under
-	// sustained traffic for far fewer system calls (docs/benchmarks.md).
-	// Default 20 ms; negative: off.
+	// DebugStoredTime adds stored_us, the time the stream stored the
+	// event (microseconds), to every delivery, so a load tool can split
+	// the publish path (publisher to store) from the node (store to
+	// write). For measurements; clients must not rely on it.
+	DebugStoredTime bool
+
+	// WritePace bounds how long frames wait to be grouped into one write.
+	// The node's flushers write WebSockets and HTTP/1.1 SSE streams in
+	// rounds (each connection once per round) and wait between rounds
+	// twice the measured cost of the next one, at most WritePace: a lone
+	// event goes out at once, a fan-out to thousands batches (see flusher).
+	// An SSE stream over HTTP/2, or a WebSocket handed to a writer of its
+	// own (its socket was full), waits WritePace per connection. Default
+	// 20 ms; negative: off.
 	WritePace time.Duration
 
 	// RecentEvents is how many of each channel's newest events a node keeps

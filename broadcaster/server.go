@@ -151,6 +151,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) route(ev *protocol.Event) {
 	s.stats.eventsConsumed.Add(1)
 	s.passed(ev.ID)
+	ev.StampStored = s.opts.DebugStoredTime
 	// A board event is folded into its view first: a patch leaves in the
 	// delivered form, and one that does not apply is not delivered at all.
 	if protocol.BoardType(ev.Type) {

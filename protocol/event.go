@@ -69,6 +69,10 @@ type Event struct {
 	View     string `json:"-"` // the board's view: ViewName, on scoreboard_update and scoreboard_patch
 	Base     uint64 `json:"-"` // a patch's previous version of its view, when known
 	JitterMS int    `json:"-"` // an opaque scoreboard_update: spread a refetch over this many ms
+	// StampStored adds stored_us (StoredAt in microseconds) to the
+	// delivery: a node's --debug-stored-time, for measurements that split
+	// the publish path from the node. Not part of the contract.
+	StampStored bool `json:"-"`
 
 	// Parsed is Channel, parsed; filled by DecodeEvent and Validate.
 	Parsed Channel `json:"-"`
@@ -235,6 +239,10 @@ func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
 	if ev.JitterMS > 0 {
 		dst = append(dst, `,"jitter_ms":`...)
 		dst = strconv.AppendInt(dst, int64(ev.JitterMS), 10)
+	}
+	if ev.StampStored && ev.StoredAt > 0 {
+		dst = append(dst, `,"stored_us":`...)
+		dst = strconv.AppendInt(dst, ev.StoredAt/1000, 10)
 	}
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, ev.Data...)

@@ -91,6 +91,27 @@ func TestAppendDelivery(t *testing.T) {
 	}
 }
 
+// TestAppendDeliveryExtras: the members the broadcaster adds to scoreboard
+// deliveries (and with --debug-stored-time) come after timestamp, before data.
+func TestAppendDeliveryExtras(t *testing.T) {
+	tests := []struct {
+		ev   Event
+		want string
+	}{
+		{Event{Type: TypeScoreboardPatch, View: "user:alice", Base: 40, ID: 42, Timestamp: 7, Data: json.RawMessage(`{}`)},
+			`{"type":"scoreboard_patch","channel":"/contest/a","id":"42","timestamp":7,"view":"user:alice","base":"40","data":{}}`},
+		{Event{Type: TypeScoreboardUpdate, View: "public", JitterMS: 2000, ID: 1, Timestamp: 7, Data: json.RawMessage(`{}`)},
+			`{"type":"scoreboard_update","channel":"/contest/a","id":"1","timestamp":7,"view":"public","jitter_ms":2000,"data":{}}`},
+		{Event{Type: "run_update", StampStored: true, StoredAt: 1_500_000_123_456, ID: 1, Timestamp: 7, Data: json.RawMessage(`1`)},
+			`{"type":"run_update","channel":"/contest/a","id":"1","timestamp":7,"stored_us":1500000123,"data":1}`},
+	}
+	for _, tt := range tests {
+		if got := string(AppendDelivery(nil, &tt.ev, "/contest/a")); got != tt.want {
+			t.Errorf("got  %s\nwant %s", got, tt.want)
+		}
+	}
+}
+
 func TestCloseCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range AllCloseCodes {

@@ -402,10 +402,17 @@ func (c *client) handle(obj []byte, now int64) {
 		c.m.badFrames.Add(1)
 		return
 	}
-	c.event(typ, channel, uint64(id), rest[j+len(dataMarker):], now)
+	var stored int64 // unix nanos, from the server's --debug-stored-time
+	if k := bytes.Index(rest[:j], storedMarker); k >= 0 {
+		us, _, _ := cutInt(rest[k+len(storedMarker):j+1], "")
+		stored = us * 1000
+	}
+	c.event(typ, channel, uint64(id), rest[j+len(dataMarker):], now, stored)
 }
 
-func (c *client) event(typ, channel []byte, id uint64, data []byte, now int64) {
+var storedMarker = []byte(`"stored_us":`)
+
+func (c *client) event(typ, channel []byte, id uint64, data []byte, now, stored int64) {
 	ci := -1
 	for k, ch := range c.spec.channels {
 		if string(channel) == ch {
@@ -434,6 +441,11 @@ func (c *client) event(typ, channel []byte, id uint64, data []byte, now int64) {
 	ph := &c.m.phases[p.phase]
 	ph.received.Add(1)
 	ph.lat.record(time.Duration(now - p.sent))
+	if stored > 0 {
+		ph.split.Add(1)
+		ph.toStore.record(time.Duration(max(stored-p.sent, 0)))
+		ph.fromStore.record(time.Duration(max(now-stored, 0)))
+	}
 }
 
 // allowed is the visibility rule of docs/protocol.md section 2, restated

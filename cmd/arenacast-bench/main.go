@@ -17,6 +17,8 @@
 //	hold     N idle clients on a shared channel, held until each has --events
 //	         events of --run-id (multi.sh: several processes, several nodes)
 //	publish  publish --events events of --run-id to the hold channel
+//	boards   N scoreboard viewers of a keyed board; row patches at a rate, once
+//	         as patches and once as whole boards: bytes per viewer and server CPU
 //
 // It starts nothing: point it at a server (--url), its NATS (--nats-url) and
 // the signing key the server trusts (--key). The restart preset runs a
@@ -73,6 +75,8 @@ type config struct {
 	eventRate   float64       // publish: events per second
 	hold        time.Duration // hold: longest time to hold the connections
 	readyFile   string        // hold: created once every client is connected
+	boardRows   int           // boards: rows of the keyed board
+	boardRate   float64       // boards: row patches per second
 }
 
 // clientsOr is --clients, or the preset's default when it is unset.
@@ -93,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.prefix, "subject-prefix", protocol.DefaultSubjectPrefix, "the server's NATS subject prefix")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "the server's pid: report its CPU-seconds and RSS (0: not measured)")
 	fs.StringVar(&c.metricsURL, "metrics-url", "", "fanout: the server's /metrics (serve --metrics-listen): report its own latency, stream store to write, beside the clients' (empty: not measured)")
-	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish")
+	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish, boards")
 	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
 	fs.BoolVar(&c.kernelTS, "kernel-timestamps", false, "measure latency to the kernel's receipt of the bytes (SO_TIMESTAMPNS, 64-bit Linux) instead of to the reader's wake-up: leaves out the load tool's own delays")
@@ -123,12 +127,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&c.eventRate, "event-rate", 20, "publish: events per second")
 	fs.DurationVar(&c.hold, "hold", time.Minute, "hold: keep the connections at most this long waiting for --events")
 	fs.StringVar(&c.readyFile, "ready-file", "", "hold: create this file (holding the connected count) once the clients are connected")
+	fs.IntVar(&c.boardRows, "board-rows", 500, "boards: rows of the keyed board")
+	fs.Float64Var(&c.boardRate, "board-rate", 20, "boards: row patches per second (for --duration)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	for p := range strings.SplitSeq(*presets, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "fanout", "contest", "idle", "spike", "restart", "hold", "publish":
+		case "fanout", "contest", "idle", "spike", "restart", "hold", "publish", "boards":
 			c.presets = append(c.presets, p)
 		case "":
 		default:
@@ -152,6 +158,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.sources < 0 || c.sourceBase < 1 || c.sourceBase+c.sources > 255 {
 		return c, errors.New("--sources/--source-base: addresses must stay within 127.0.0.1-254")
+	}
+	if c.boardRows < 1 || c.boardRate <= 0 {
+		return c, errors.New("--board-rows must be >= 1 and --board-rate > 0")
 	}
 	if c.events < 0 || c.eventRate <= 0 {
 		return c, errors.New("--events must be >= 0 and --event-rate > 0")
@@ -264,6 +273,8 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 			r.Hold, err = b.hold(ctx)
 		case "publish":
 			r.Publish, err = b.publish(ctx)
+		case "boards":
+			r.Boards, err = b.boards(ctx)
 		}
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", p, err)

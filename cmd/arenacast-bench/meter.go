@@ -37,6 +37,10 @@ type meter struct {
 type phaseMeter struct {
 	received atomic.Uint64
 	lat      histogram
+	// With the server's --debug-stored-time, each latency split in two:
+	// publisher to the stream's store, and store to the client.
+	toStore, fromStore histogram
+	split              atomic.Uint64 // deliveries that carried stored_us
 }
 
 func newMeter() *meter {

@@ -39,6 +39,7 @@ type result struct {
 	Restart *restartResult `json:"restart,omitempty"`
 	Hold    *holdResult    `json:"hold,omitempty"`
 	Publish *publishResult `json:"publish,omitempty"`
+	Boards  *boardsResult  `json:"boards,omitempty"`
 }
 
 func newReport() *report {
@@ -87,6 +88,8 @@ func (r *report) writeTables(w io.Writer) {
 			res.Hold.table(w)
 		case res.Publish != nil:
 			res.Publish.table(w)
+		case res.Boards != nil:
+			res.Boards.table(w)
 		}
 	}
 }
@@ -126,6 +129,12 @@ func (f *fanoutResult) table(w io.Writer) {
 			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores, srv50, srv99)
 	}
 	tw.Flush()
+	for _, s := range f.Steps {
+		if s.ToStore != nil {
+			fmt.Fprintf(w, "%.0f ev/s split (--debug-stored-time): publisher to store p50 %s p99 %s ms; store to client p50 %s p99 %s ms\n",
+				s.TargetRate, ms(s.ToStore.P50), ms(s.ToStore.P99), ms(s.FromStore.P50), ms(s.FromStore.P99))
+		}
+	}
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)
 	}
@@ -213,4 +222,19 @@ func (r *holdResult) table(w io.Writer) {
 
 func (r *publishResult) table(w io.Writer) {
 	fmt.Fprintf(w, "== publish: %d events of run %d to %s at %.0f/s, %d failed\n", r.Events, r.RunID, r.Channel, r.Rate, r.Failed)
+}
+
+func (r *boardsResult) table(w io.Writer) {
+	fmt.Fprintf(w, "boards: %d viewers, %d rows (%s whole), %.0f row patches/s\n", r.Viewers, r.Rows, kib(float64(r.BoardBytes)), r.Rate)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\tupdates\tbytes/viewer/update\tmsgs/viewer/update\tserver CPU-s\tfinal equal\tdifferent\tAPI fetches\t")
+	for _, run := range r.Runs {
+		fmt.Fprintf(tw, "%s\t%d\t%.0f\t%.2f\t%.2f\t%d\t%d\t%d\t\n", run.Mode, run.Updates, run.BytesPerViewerPerUpdate,
+			run.MessagesPerUpdate, run.ServerCPU, run.Equal, run.Different, run.Fetches)
+	}
+	tw.Flush()
+	if len(r.Runs) == 2 && r.Runs[0].BytesPerViewerPerUpdate > 0 && r.Runs[0].ServerCPU > 0 {
+		fmt.Fprintf(w, "whole boards / patches: %.0fx the bytes, %.1fx the server CPU\n",
+			r.Runs[1].BytesPerViewerPerUpdate/r.Runs[0].BytesPerViewerPerUpdate, r.Runs[1].ServerCPU/r.Runs[0].ServerCPU)
+	}
 }

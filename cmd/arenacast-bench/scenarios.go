@@ -129,8 +129,13 @@ type fanoutStep struct {
 	ServerRSS        int64          `json:"server_rss_bytes"`
 	ToolCores        float64        `json:"load_tool_cores"`
 	Server           *serverLatency `json:"server_latency,omitempty"`
-	Closes           map[int]uint64 `json:"closes,omitempty"`
-	Broke            string         `json:"broke,omitempty"`
+	// ToStore and FromStore split Latency when the server runs with
+	// --debug-stored-time: publisher to the stream's store, and store to
+	// the client (the part that is the node's).
+	ToStore   *latency       `json:"publish_to_store,omitempty"`
+	FromStore *latency       `json:"store_to_client,omitempty"`
+	Closes    map[int]uint64 `json:"closes,omitempty"`
+	Broke     string         `json:"broke,omitempty"`
 }
 
 // fanoutResult is the fanout preset's outcome.
@@ -207,6 +212,10 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 			Latency: ph.lat.summary(), ServerRSS: srvMid.RSS,
 			Closes: diffCloses(closes0, m.closeCodes()),
 			Server: between(lat0, lat1),
+		}
+		if ph.split.Load() > 0 {
+			to, from := ph.toStore.summary(), ph.fromStore.summary()
+			st.ToStore, st.FromStore = &to, &from
 		}
 		st.Loss = lossOf(st.Expected, st.Received)
 		st.DeliveriesPerSec = float64(st.Received) / pubDur.Seconds()

@@ -16,7 +16,8 @@ go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|AppendSSE|DecodeEvent|En
 
 data=$(mktemp -d)
 "${pin0[@]}" "$SERVER" serve --keys testdata/devkeys --data-dir "$data" --listen "127.0.0.1:$PORT" \
-	--nats-listen "127.0.0.1:$NATS_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" --log-level warn >"$data/server.log" 2>&1 &
+	--nats-listen "127.0.0.1:$NATS_PORT" --metrics-listen "127.0.0.1:$METRICS_PORT" --max-event-size 1048576 \
+	--log-level warn >"$data/server.log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
@@ -38,6 +39,12 @@ echo "== fanout over SSE (same node, so its RSS per connection means nothing)"
 	--json "${OUT%.json}-sse.json" --preset fanout --transport sse --clients 2000 --concurrency 1000 --settle 2s --step 3s \
 	--rates 50,250,500 --p99-limit 1s "$@"
 echo "JSON: ${OUT%.json}-sse.json"
+
+echo "== live scoreboard: 2,000 viewers, 500 rows, 20 row patches/s; patches, then whole boards"
+"${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
+	--key testdata/devkeys/dev.pem --server-pid "$pid" --timeout 90s --json "${OUT%.json}-boards.json" \
+	--preset boards --clients 2000 --concurrency 1000 --duration 8s "$@"
+echo "JSON: ${OUT%.json}-boards.json"
 
 # The node restart (SIGTERM, clients reconnect with backoff and resume):
 # its own node and NATS holder; restart.sh describes it.

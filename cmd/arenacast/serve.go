@@ -40,6 +40,7 @@ type Serve struct {
 	sseHeartbeat, sseLifetime, ticketTTL  time.Duration
 	scoreboardInterval                    time.Duration
 	refetchSpread                         time.Duration
+	debugStored                           bool
 	drain, shutdownTimeout                time.Duration
 	logFormat, logLevel                   string
 	metricsListen                         string
@@ -95,6 +96,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	sseHeartbeat := e.Duration("sse-heartbeat", 20*time.Second, "SSE heartbeat comment interval")
 	sseLifetime := e.Duration("sse-max-lifetime", 30*time.Minute, "end SSE streams after this long (minus jitter) so they re-authenticate")
 	scoreboardInterval := e.Duration("scoreboard-min-interval", 0, "send at most one scoreboard_update per channel and view per interval; the newest held back goes out at its end; 0: off")
+	debugStored := e.Bool("debug-stored-time", false, "add stored_us (when the stream stored the event, microseconds) to every delivery, for load tools; not for production clients")
 	refetchSpread := e.Duration("scoreboard-refetch-spread", 2*time.Second, "jitter_ms sent with opaque scoreboard_update events: clients that refetch the board spread their requests over it; 0: not sent")
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
@@ -133,6 +135,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.scoreboardInterval = *scoreboardInterval
 	c.refetchSpread = *refetchSpread
+	c.debugStored = *debugStored
 	if c.refetchSpread == 0 {
 		c.refetchSpread = -1 // Options: negative is off, zero the default
 	}
@@ -263,6 +266,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval:   c.scoreboardInterval,
 		ScoreboardRefetchSpread: c.refetchSpread,
+		DebugStoredTime:         c.debugStored,
 	})
 	if err != nil {
 		return err
