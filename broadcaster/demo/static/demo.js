@@ -509,11 +509,15 @@
       return min;
     }
     /**
-     * Where an SSE stream resumes this channel: {@link lastId}, or while a
-     * board gap is open the oldest board version if that is earlier, so the
-     * patches after it come again (SSE cannot ask for `snapshot`). @internal
+     * Where to resume this channel: {@link lastId}, or while a board gap is
+     * open the oldest board version if that is earlier. The server sends a
+     * fresh board only when its version is above `since`, and after a gap
+     * the last id seen (the patch that did not fit) may equal the version;
+     * over SSE, which cannot ask for `snapshot`, the patches after the
+     * version come again. Events in between are replayed and dropped as
+     * duplicates. @internal
      */
-    get _streamResumeId() {
+    get _resumeId() {
       let id = this.lastId;
       if (!this.snapshotWanted) return id;
       for (const v of this.keyed.views()) {
@@ -1150,6 +1154,7 @@
       const c = this.conn;
       if (this.st === "disconnected" || !c || !c.opened || !sub.active) return;
       if (c.name === "websocket") {
+        c.transport?.send({ type: "unsubscribe", channel: sub.channel });
         this.sendSubscribe(c, sub, true);
         return;
       }
@@ -1288,7 +1293,7 @@
       }
       let lastEventId;
       for (const s of subs) {
-        const id = s._streamResumeId;
+        const id = s._resumeId;
         if (id !== void 0 && (lastEventId === void 0 || compareIds(id, lastEventId) < 0)) lastEventId = id;
       }
       for (const s of subs) s._sent(lastEventId, lastEventId !== void 0);
@@ -1339,7 +1344,7 @@
      * fresh: only fresh boards are asked for, the subscription stays as it is.
      */
     sendSubscribe(conn, sub, fresh = false) {
-      const since = sub.lastId;
+      const since = sub._resumeId;
       const msg = { type: "subscribe", channel: sub.channel };
       if (since !== void 0) msg.since = since;
       const boards = this.boardsMode(sub);
