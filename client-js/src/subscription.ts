@@ -211,6 +211,7 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
 
   /** The client sent a subscribe; resume says whether it asked to resume. @internal */
   _sent(since: string | undefined, resume: boolean): void {
+    this.snapshotAsked = false;
     this.sentSince = since;
     this.sentResume = resume;
     this.setState('subscribing');
@@ -292,7 +293,9 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
   }
 
   private boardChanged(change: BoardChange, id: string | undefined): void {
-    if (change.result === 'gap') {
+    // A patch that does not fit the board means the board is not the
+    // server's any more: as for a gap, ask for a fresh one.
+    if (change.result === 'gap' || change.result === 'invalid') {
       if (!this.snapshotWanted) {
         this.snapshotWanted = true;
         this.host.boardsWanted(this);

@@ -75,6 +75,13 @@ test('a gap resubscribes from the board version with snapshot:true once, and the
   h.ws.push(patch(20, 19, 'public', { fields: { x: 1 } }));
   assert.equal(h.ws.msgsOfType('subscribe').length, 3);
   assert.equal(h.ws.msgsOfType('subscribe')[2].snapshot, true);
+  h.ws.push({ type: 'subscribed', channel: C, recovered: true }, board(21, 'public', [['t1', 8], ['t2', 1]]));
+  // A patch that does not fit (a row index past the end): the board is not
+  // the server's any more, so it asks too, and keeps the board as it was.
+  h.ws.push(patch(22, 21, 'public', { order: [{ t1: 5 }] }));
+  assert.equal(solved(sub.board), 't1:8 t2:1');
+  assert.equal(h.ws.msgsOfType('subscribe').length, 4);
+  assert.deepEqual(h.ws.msgsOfType('subscribe')[3], { type: 'subscribe', channel: C, since: '11', boards: 'patch', snapshot: true }, 'since: the last other event (11) is older than the board');
 });
 
 test('a gap still open at a reconnect is asked for on the resubscribe; a patch without a board is a gap', async () => {

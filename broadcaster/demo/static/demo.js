@@ -557,6 +557,7 @@
     }
     /** The client sent a subscribe; resume says whether it asked to resume. @internal */
     _sent(since, resume) {
+      this.snapshotAsked = false;
       this.sentSince = since;
       this.sentResume = resume;
       this.setState("subscribing");
@@ -630,7 +631,7 @@
       return true;
     }
     boardChanged(change, id) {
-      if (change.result === "gap") {
+      if (change.result === "gap" || change.result === "invalid") {
         if (!this.snapshotWanted) {
           this.snapshotWanted = true;
           this.host.boardsWanted(this);
