@@ -77,9 +77,8 @@ func (s *standing) lastAC() int {
 	return m
 }
 
-// Scoreboard is the data of the simulator's scoreboard_update events (under
-// the "scoreboard" key, next to "contest_alias" and "changed"): the full
-// ranking, so a page renders it without an API call.
+// Scoreboard is the full ranking of the simulated contest, with places;
+// the events carry it keyed (board.go).
 type Scoreboard struct {
 	// Minute is the contest minute the scoreboard is for.
 	Minute int `json:"minute"`

@@ -69,6 +69,7 @@ type Simulator struct {
 	round    int
 	roundAt  int64 // milli-tick the round started
 	board    []*standing
+	shown    []boardRow // the rows as published: the full board and the patches so far
 	nextClar int
 	ended    bool // the round is over; submissions stop
 }
@@ -245,7 +246,7 @@ func (s *Simulator) start(at int64) []*protocol.Event {
 	return []*protocol.Event{
 		s.contestUpdate("started", fmt.Sprintf("Round %d has started: %d contestants, %d problems, %d minutes.",
 			s.round, len(contestants), len(problems), s.opts.Length)),
-		s.scoreboard(0, nil, 0),
+		s.scoreboard(0),
 	}
 }
 
@@ -308,11 +309,13 @@ func (s *Simulator) judge(a action, minute int) []*protocol.Event {
 	})}
 	if verdict == "AC" {
 		c.solved, c.minute = true, a.minute
-		evs = append(evs, s.scoreboard(minute, st, a.problem))
 		if s.allSolved() {
 			s.schedule(action{at: a.at, kind: actEnd, round: s.round})
 		}
 	}
+	// Every judged run changes the row (attempts, and on AC solved and
+	// penalty): one patch with that row, and its place when it moved.
+	evs = append(evs, s.scoreboardPatch(st, minute))
 	// Think, then submit again: a fix comes quicker than the next problem.
 	think := s.between(5*milli, 22*milli)
 	if verdict == "AC" {
@@ -393,37 +396,25 @@ type contestData struct {
 	Message string `json:"message"`
 }
 
-// boardData is the data of a scoreboard_update.
-type boardData struct {
-	Contest    string     `json:"contest_alias"`
-	Scoreboard Scoreboard `json:"scoreboard"`
-	// Changed names the accepted run that moved the board.
-	Changed *changed `json:"changed,omitempty"`
-}
-
-type changed struct {
-	Username string `json:"username"`
-	Problem  string `json:"problem"`
-	Place    int    `json:"place"`
-}
-
 func (s *Simulator) contestUpdate(kind, msg string) *protocol.Event {
 	return s.event(protocol.TypeContestUpdate, "", true, contestData{Contest: s.opts.Contest, Event: kind, Round: s.round, Message: msg})
 }
 
-// scoreboard is the public scoreboard_update after who solved problem p
-// (who nil: the round's empty board).
-func (s *Simulator) scoreboard(minute int, who *standing, p int) *protocol.Event {
-	d := boardData{Contest: s.opts.Contest, Scoreboard: ranking(s.board, minute)}
-	if who != nil {
-		d.Changed = &changed{Username: who.name, Problem: problems[p].alias}
-		for _, r := range d.Scoreboard.Ranking {
-			if r.Username == who.name {
-				d.Changed.Place = r.Place
-			}
-		}
-	}
+// scoreboard is the round's whole public board, keyed by username: the
+// base the patches that follow apply to.
+func (s *Simulator) scoreboard(minute int) *protocol.Event {
+	d := s.fullBoard(minute)
+	s.shown = d.Rows
 	return s.event(protocol.TypeScoreboardUpdate, "", true, d)
+}
+
+// scoreboardPatch is the public scoreboard_patch after one of who's runs
+// was judged: who's row (a merge patch of what changed), its new index when
+// it moved, and the minute.
+func (s *Simulator) scoreboardPatch(who *standing, minute int) *protocol.Event {
+	p := s.patchFor(s.shown, who, minute)
+	s.shown = keyedRows(s.board, minute)
+	return s.event(protocol.TypeScoreboardPatch, "", true, p)
 }
 
 func (s *Simulator) event(typ, user string, public bool, data any) *protocol.Event {

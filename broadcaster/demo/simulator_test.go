@@ -3,6 +3,7 @@ package demo
 import (
 	"context"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -125,15 +126,17 @@ func TestSimulatorKeepsTime(t *testing.T) {
 		if count[protocol.TypeRunUpdate] < 2*len(contestants) || count[protocol.TypeRunUpdate] > 90 {
 			t.Errorf("%d run updates in 30 s", count[protocol.TypeRunUpdate])
 		}
-		if count[protocol.TypeScoreboardUpdate] < 3 {
-			t.Errorf("%d scoreboard updates in 30 s, want the board moving", count[protocol.TypeScoreboardUpdate])
+		if count[protocol.TypeScoreboardUpdate] != 1 || count[protocol.TypeScoreboardPatch] < 3 {
+			t.Errorf("%d scoreboard updates and %d patches in 30 s, want one board and then it moving",
+				count[protocol.TypeScoreboardUpdate], count[protocol.TypeScoreboardPatch])
 		}
 	})
 }
 
 // TestSimulatorOnNATS runs the simulator fast on a real embedded NATS and
-// checks what it stored: valid events of the four types, private runs
-// owned by their contestant, public scoreboards with the whole ranking.
+// checks what it stored: valid events of the four types and patches,
+// private runs owned by their contestant, a public keyed board per round
+// and public patches that keep it equal to the judged runs, ranked.
 func TestSimulatorOnNATS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), waitFor)
 	defer cancel()
@@ -171,7 +174,7 @@ func TestSimulatorOnNATS(t *testing.T) {
 					started++
 				}
 			}
-			if started >= 2 && types[protocol.TypeClarification] > 0 {
+			if started >= 2 && types[protocol.TypeClarification] > 0 && types[protocol.TypeScoreboardUpdate] >= 2 {
 				stopConsume()
 			}
 		}, func(subject string, _ uint64, err error) {
@@ -186,14 +189,18 @@ func TestSimulatorOnNATS(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatalf("timed out; saw %v", types)
 	}
-	for _, typ := range []string{protocol.TypeRunUpdate, protocol.TypeScoreboardUpdate, protocol.TypeClarification, protocol.TypeContestUpdate} {
+	for _, typ := range []string{protocol.TypeRunUpdate, protocol.TypeScoreboardUpdate, protocol.TypeScoreboardPatch, protocol.TypeClarification, protocol.TypeContestUpdate} {
 		if types[typ] == 0 {
 			t.Errorf("no %s among %v", typ, types)
 		}
 	}
 
 	submitted := map[string]string{} // guid -> user
-	var lastAC *runData
+	var (
+		board  *foldedBoard
+		judged map[string]*standing // the round's results, rebuilt from the run updates
+		boards int
+	)
 	for i, ev := range got {
 		if ev.Channel != "/contest/demo" {
 			t.Fatalf("event %d on %s", i, ev.Channel)
@@ -218,25 +225,32 @@ func TestSimulatorOnNATS(t *testing.T) {
 				if !slices.Contains([]string{"AC", "WA", "TLE"}, d.Verdict) || d.Score == nil || (*d.Score == 1) != (d.Verdict == "AC") {
 					t.Fatalf("bad verdict: %s", ev.Data)
 				}
-				if d.Verdict == "AC" {
-					lastAC = &d
+				if judged != nil {
+					judged[d.Username].judge(d)
 				}
 			default:
 				t.Fatalf("bad status: %s", ev.Data)
 			}
 		case protocol.TypeScoreboardUpdate:
-			var d boardData
-			mustUnmarshal(t, ev.Data, &d)
 			if !ev.Public || ev.User != "" {
 				t.Fatalf("scoreboard %d must be public with no owner", i)
 			}
-			checkBoard(t, d.Scoreboard)
-			if d.Changed != nil {
-				if lastAC == nil || d.Changed.Username != lastAC.Username || d.Changed.Problem != lastAC.Problem {
-					t.Fatalf("scoreboard %d names %+v, the last AC was %+v", i, d.Changed, lastAC)
-				}
-				lastAC = nil
+			board = newFoldedBoard(t, ev.Data)
+			boards++
+			judged = map[string]*standing{}
+			for _, name := range contestants {
+				judged[name] = &standing{name: name, cells: make([]cell, len(problems))}
 			}
+			board.check(t, i, judged)
+		case protocol.TypeScoreboardPatch:
+			if !ev.Public || ev.User != "" {
+				t.Fatalf("patch %d must be public with no owner", i)
+			}
+			if board == nil {
+				t.Fatalf("patch %d before any board", i)
+			}
+			board.apply(t, i, ev.Data)
+			board.check(t, i, judged)
 		case protocol.TypeClarification, protocol.TypeContestUpdate:
 			if !ev.Public || ev.User != "" {
 				t.Fatalf("%s %d must be public", ev.Type, i)
@@ -245,30 +259,108 @@ func TestSimulatorOnNATS(t *testing.T) {
 			t.Fatalf("unexpected type %q", ev.Type)
 		}
 	}
+	if boards < 2 {
+		t.Errorf("%d full boards, want one per round", boards)
+	}
 }
 
-func checkBoard(t *testing.T, sb Scoreboard) {
-	t.Helper()
-	if len(sb.Ranking) != len(contestants) || len(sb.Problems) != len(problems) {
-		t.Fatalf("scoreboard has %d rows and %d problems", len(sb.Ranking), len(sb.Problems))
+// judge records a judged run on a standing, as the simulator does.
+func (s *standing) judge(d runData) {
+	j := slices.IndexFunc(problems, func(p problem) bool { return p.alias == d.Problem })
+	c := &s.cells[j]
+	if c.solved {
+		return
 	}
-	for i, r := range sb.Ranking {
-		if len(r.Problems) != len(problems) {
-			t.Fatalf("row %d has %d cells", i, len(r.Problems))
+	c.attempts++
+	if d.Verdict == "AC" {
+		c.solved, c.minute = true, d.Minute
+	}
+}
+
+// foldedBoard is the keyed board as a viewer builds it, by a second,
+// simpler implementation of section 8: JSON Merge Patch on generic rows,
+// then positions.
+type foldedBoard struct {
+	fields map[string]any
+	rows   []map[string]any
+}
+
+func newFoldedBoard(t *testing.T, data []byte) *foldedBoard {
+	t.Helper()
+	var m map[string]any
+	mustUnmarshal(t, data, &m)
+	if m["row_key"] != "username" {
+		t.Fatalf("board row_key %v", m["row_key"])
+	}
+	b := &foldedBoard{fields: m}
+	for _, r := range m["rows"].([]any) {
+		b.rows = append(b.rows, r.(map[string]any))
+	}
+	delete(m, "rows")
+	return b
+}
+
+func merge(dst map[string]any, p map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range dst {
+		out[k] = v
+	}
+	for k, v := range p {
+		switch pv := v.(type) {
+		case nil:
+			delete(out, k)
+		case map[string]any:
+			old, _ := out[k].(map[string]any)
+			out[k] = merge(old, pv)
+		default:
+			out[k] = v
 		}
-		if i == 0 {
-			if r.Place != 1 {
-				t.Fatalf("first place is %d", r.Place)
-			}
-			continue
+	}
+	return out
+}
+
+func (b *foldedBoard) apply(t *testing.T, i int, data []byte) {
+	t.Helper()
+	var p struct {
+		Rows      map[string]map[string]any `json:"rows"`
+		Positions map[string]int            `json:"positions"`
+		Fields    map[string]any            `json:"fields"`
+	}
+	mustUnmarshal(t, data, &p)
+	if len(p.Rows) > 1 || len(p.Positions) > 1 {
+		t.Fatalf("patch %d touches more than one row: %s", i, data)
+	}
+	for k, rp := range p.Rows {
+		at := slices.IndexFunc(b.rows, func(r map[string]any) bool { return r["username"] == k })
+		if at < 0 {
+			t.Fatalf("patch %d: unknown row %q", i, k)
 		}
-		p := sb.Ranking[i-1]
-		if r.Solved > p.Solved || (r.Solved == p.Solved && r.Penalty < p.Penalty) {
-			t.Fatalf("row %d (%+v) ranks below a worse row %+v", i, r, p)
-		}
-		tied := r.Solved == p.Solved && r.Penalty == p.Penalty
-		if tied && r.Place != p.Place || !tied && r.Place != i+1 {
-			t.Fatalf("row %d has place %d after place %d", i, r.Place, p.Place)
+		b.rows[at] = merge(b.rows[at], rp)
+	}
+	for k, to := range p.Positions {
+		at := slices.IndexFunc(b.rows, func(r map[string]any) bool { return r["username"] == k })
+		r := b.rows[at]
+		b.rows = slices.Insert(slices.Delete(b.rows, at, at+1), to, r)
+	}
+	b.fields = merge(b.fields, p.Fields)
+}
+
+// check compares the board with the results rebuilt from the run updates
+// and checks its order.
+func (b *foldedBoard) check(t *testing.T, i int, judged map[string]*standing) {
+	t.Helper()
+	if len(b.rows) != len(contestants) {
+		t.Fatalf("event %d: the board has %d rows", i, len(b.rows))
+	}
+	var st []*standing
+	for _, r := range b.rows {
+		st = append(st, judged[r["username"].(string)])
+	}
+	minute := int(b.fields["minute"].(float64))
+	want := keyedRows(st, minute)
+	for j, r := range b.rows {
+		if w := asObject(want[j]); !reflect.DeepEqual(r, w) {
+			t.Fatalf("event %d: row %d is %v, want %v (board order or results differ)", i, j, r, w)
 		}
 	}
 }

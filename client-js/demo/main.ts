@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ArenacastClient, type StreamEvent, type Subscription } from '../src/index.js';
+import { ArenacastClient, type KeyedBoard, type StreamEvent, type Subscription } from '../src/index.js';
 
 /** GET config.json: minted afresh on every request. */
 interface Config {
@@ -24,31 +24,22 @@ interface Config {
 }
 
 interface Cell {
-  alias: string;
   solved: boolean;
   attempts: number;
   minute?: number;
 }
 
-interface Rank {
-  place: number;
+/** A row of the simulator's keyed board (row_key "username"), best first; places are the page's to number. */
+interface Row {
   username: string;
   solved: number;
   penalty: number;
-  problems: Cell[];
-}
-
-interface Board {
-  minute: number;
-  problems: string[];
-  ranking: Rank[];
+  cells: Record<string, Cell>;
 }
 
 /** The data of the simulator's events; every field optional, since any publisher may share the channel. */
 interface Data {
   contest_alias?: string;
-  scoreboard?: Board;
-  changed?: { username: string; problem: string; place: number };
   guid?: string;
   username?: string;
   problem?: string;
@@ -94,8 +85,8 @@ const problemName = (alias: string | undefined) => {
   return l ? `${l} ${alias}` : (alias ?? '?');
 };
 let shownProblems = '';
-/** Each user's solved/penalty on the board shown, to highlight the rows that changed. */
-let lastResults = new Map<string, string>();
+/** The row objects shown and their table rows: a patch replaces only the rows that changed, so only those are rebuilt. */
+let shownRows = new Map<string, { row: Row; tr: HTMLElement }>();
 
 function el(tag: string, cls?: string, text?: string): HTMLElement {
   const e = document.createElement(tag);
@@ -123,8 +114,10 @@ function renderHead(problems: string[]): void {
   $('#scoreboard thead').replaceChildren(tr);
 }
 
-function renderCell(c: Cell): HTMLElement {
+function renderCell(alias: string, c: Cell | undefined): HTMLElement {
   const td = el('td', 'p');
+  td.title = alias;
+  if (!c) return td;
   if (c.solved) {
     td.classList.add('ok');
     const s = el('span', '', c.attempts > 1 ? `+${c.attempts - 1}` : '+');
@@ -134,28 +127,52 @@ function renderCell(c: Cell): HTMLElement {
     td.classList.add('bad');
     td.append(el('span', '', `−${c.attempts}`));
   }
-  td.title = c.alias;
   return td;
 }
 
-function renderBoard(board: Board): void {
-  renderHead(board.problems);
-  const results = new Map<string, string>();
-  const rows = board.ranking.map((r) => {
-    const tr = el('tr');
-    tr.dataset.user = r.username;
-    const result = `${r.solved}/${r.penalty}`;
-    results.set(r.username, result);
-    const before = lastResults.get(r.username);
-    if (before !== undefined && before !== result) tr.className = 'moved';
-    tr.append(el('td', 'num', String(r.place)), el('td', 'user', r.username));
-    for (const c of r.problems) tr.append(renderCell(c));
-    tr.append(el('td', 'num', String(r.solved)), el('td', 'num', String(r.penalty)));
+function renderRow(r: Row, problems: string[], moved: boolean): HTMLElement {
+  const tr = el('tr', moved ? 'moved' : undefined);
+  tr.dataset.user = r.username;
+  tr.append(el('td', 'num'), el('td', 'user', r.username));
+  for (const alias of problems) tr.append(renderCell(alias, r.cells?.[alias]));
+  tr.append(el('td', 'num', String(r.solved)), el('td', 'num', String(r.penalty)));
+  return tr;
+}
+
+/**
+ * Shows the live keyed board: rebuilds the table rows whose row object
+ * changed (a patch brings whole new rows; the others keep theirs), puts
+ * the rows in the board's order and numbers them, equal results sharing a
+ * place.
+ */
+function renderBoard(board: KeyedBoard): void {
+  const problems = Array.isArray(board.data.problems) ? (board.data.problems as string[]) : [];
+  const headChanged = problems.join(',') !== shownProblems;
+  renderHead(problems);
+  const next = new Map<string, { row: Row; tr: HTMLElement }>();
+  const rows = board.rows as unknown as Row[];
+  const trs = rows.map((r) => {
+    const had = shownRows.get(r.username);
+    const keep = had && had.row === r && !headChanged;
+    const tr = keep ? had.tr : renderRow(r, problems, had !== undefined && had.row !== r);
+    if (keep) tr.classList.remove('moved');
+    next.set(r.username, { row: r, tr });
     return tr;
   });
-  lastResults = results;
-  $('#scoreboard tbody').replaceChildren(...rows);
-  $('#minute').textContent = `minute ${board.minute}`;
+  rows.forEach((r, i) => {
+    const prev = rows[i - 1];
+    const place = prev && prev.solved === r.solved && prev.penalty === r.penalty ? (trs[i - 1]?.firstChild?.textContent ?? '') : String(i + 1);
+    const td = trs[i]?.firstChild as HTMLElement;
+    if (td.textContent !== place) td.textContent = place;
+  });
+  shownRows = next;
+  const body = $('#scoreboard tbody');
+  // Move only what is out of place.
+  trs.forEach((tr, i) => {
+    if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null);
+  });
+  while (body.children.length > trs.length) body.lastElementChild?.remove();
+  $('#minute').textContent = `minute ${String(board.data.minute ?? 0)}`;
 }
 
 // ---- feed ----
@@ -180,8 +197,19 @@ function summary(ev: StreamEvent<Data>): Node[] {
         el('span', 'private', 'private'),
       ];
     case 'scoreboard_update':
-      if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${problemName(d.changed.problem)}, now ${ordinal(d.changed.place)}`)];
       return [document.createTextNode('new scoreboard')];
+    case 'scoreboard_patch': {
+      // The delivered form: the whole new row of who changed, and where it moved.
+      const p = ev.data as { rows?: Record<string, Row | null>; order?: Record<string, number>[] } | null;
+      const moved = new Map<string, number>();
+      for (const m of p?.order ?? []) for (const [k, i] of Object.entries(m)) moved.set(k, i);
+      const parts = Object.entries(p?.rows ?? {}).map(([user, r]) => {
+        const at = moved.get(user);
+        const where = at === undefined ? '' : `, up to ${ordinal(at + 1)}`;
+        return r ? `${user}: ${r.solved} solved, ${r.penalty} penalty${where}` : `${user} left`;
+      });
+      return [document.createTextNode(parts.join('; ') || 'scoreboard')];
+    }
     case 'clarification':
       return [document.createTextNode(`${problemName(d.problem)}: “${d.message}” — ${d.answer}`)];
     case 'contest_update':
@@ -208,14 +236,14 @@ async function main(): Promise<void> {
   $('#contest').textContent = cfg.contest;
   renderHead(cfg.problems ?? []);
 
-  // The scoreboard: anonymous, on the public link. A subscribe without
-  // `since` starts with the latest scoreboard as a snapshot.
-  const board = new ArenacastClient({ url: cfg.events_url });
+  // The scoreboard: anonymous, on the public link, with live keyed boards
+  // (boards: 'patch'): the board once, then only the changed rows, which
+  // the subscription applies to its board.
+  const board = new ArenacastClient({ url: cfg.events_url, boards: 'patch' });
   showState(board, 'conn-board');
   const follow = (token: string): Subscription => {
     const sub = board.subscribe(`/scoreboard/${token}`);
-    sub.on('scoreboard_update', (ev) => {
-      const b = (ev.data as Data | null)?.scoreboard;
+    sub.on('board', ({ board: b }) => {
       if (b) renderBoard(b);
     });
     // Round starts, the last-hour announcement and the end: the contest
@@ -239,6 +267,7 @@ async function main(): Promise<void> {
   // fresh tokens before the current one expires.
   const feed = new ArenacastClient({
     url: cfg.events_url,
+    boards: 'patch',
     token: cfg.viewer_token,
     getToken: async () => (await fetchConfig()).viewer_token,
   });

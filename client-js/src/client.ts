@@ -19,7 +19,7 @@ import {
 } from './codes.js';
 import { Emitter } from './emitter.js';
 import { compareIds, isDecimalId } from './ids.js';
-import { Subscription, type SubscriptionHost } from './subscription.js';
+import { type BoardsMode, type SubscribeOptions, Subscription, type SubscriptionHost } from './subscription.js';
 import { type ClientOptions, type ResolvedOptions, resolveOptions } from './options.js';
 import { TicketError, fetchTicket } from './ticket.js';
 import { TokenKeeper, TokenUnavailableError } from './token.js';
@@ -77,12 +77,6 @@ const reservedNames = new Set([
   'subscribed', 'unsubscribed', 'resync', 'event', 'message',
 ]);
 
-/** Options of {@link ArenacastClient.subscribe}. */
-export interface SubscribeOptions {
-  /** Resume after this event id (a decimal id string) unless the subscription has a position already. */
-  since?: string;
-}
-
 /** One transport attempt and the timers that belong to it. */
 interface Conn {
   name: TransportName;
@@ -134,6 +128,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
 
   private wsFailures = 0;
   private sseRestartQueued = false;
+  private me: string | undefined;
 
   /** Creates a client; it does not connect until {@link connect} is called. */
   constructor(options: ClientOptions) {
@@ -169,10 +164,16 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     this.stop(LocalCode.DisconnectCalled, 'disconnect called');
   }
 
+  /** The user the server authenticated (`auth_success.user`), if any. */
+  get user(): string | undefined {
+    return this.me;
+  }
+
   /**
    * Returns the subscription to channel, creating it and starting it. A
    * subscription to the same channel is shared: calling this twice returns
-   * the same object.
+   * the same object. options.boards (else the client's `boards` option) is
+   * sent as `boards` on every subscribe of this channel.
    *
    * `options.since` is an event id to resume from when the subscription
    * has no position of its own yet (a page restoring what it saw, or
@@ -189,6 +190,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       sub = new Subscription(channel, this, (type) => this.listenType(type));
       this.subs.set(channel, sub);
     }
+    sub._configure(options);
     if (options.since !== undefined) sub._startAfter(options.since);
     sub.subscribe();
     return sub;
@@ -235,6 +237,29 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       return;
     }
     this.queueSseRestart();
+  }
+
+  /** @internal */
+  boardsWanted(sub: Subscription): void {
+    const c = this.conn;
+    if (this.st === 'disconnected' || !c || !c.opened || !sub.active) return; // The next subscribe asks.
+    if (c.name === 'websocket') {
+      // A subscribe to a channel the connection has is answered `subscribed`
+      // and changes nothing (protocol section 4), so leave the channel
+      // first; the subscribe with since resumes it with nothing lost (the
+      // `unsubscribed` reply, reason requested, is not an ending here).
+      c.transport?.send({ type: 'unsubscribe', channel: sub.channel });
+      this.sendSubscribe(c, sub, true);
+      return;
+    }
+    // SSE cannot send `snapshot`: restart the stream from the board's
+    // version, so the patches after it come again (or a fresh board, when
+    // the server's memory does not reach back).
+    this.queueSseRestart();
+  }
+
+  private boardsMode(sub: Subscription): BoardsMode | undefined {
+    return sub.boardsMode ?? this.opts.boards;
   }
 
   protected override added(name: string): void {
@@ -384,16 +409,20 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     // nothing, and what is replayed twice is dropped by id.
     let lastEventId: string | undefined;
     for (const s of subs) {
-      const id = s.lastId;
+      const id = s._resumeId;
       if (id !== undefined && (lastEventId === undefined || compareIds(id, lastEventId) < 0)) lastEventId = id;
     }
     for (const s of subs) s._sent(lastEventId, lastEventId !== undefined);
+    // One boards mode for the stream: patch when any channel wants it.
+    const modes = subs.map((s) => this.boardsMode(s));
+    const boards = modes.includes('patch') ? 'patch' : modes.includes('full') ? 'full' : undefined;
     conn.transport = openEventSource(
       {
         url: this.urls.http,
         channels: subs.map((s) => s.channel),
         ticket,
         lastEventId,
+        boards,
         types: this.allTypes(),
         EventSource: Ctor,
         fetch: this.fetchFn(),
@@ -430,11 +459,20 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
     conn.transport?.send({ type: 'auth', token, id: conn.authId });
   }
 
-  private sendSubscribe(conn: Conn, sub: Subscription): void {
-    const since = sub.lastId;
-    const msg: { type: string; channel: string; since?: string } = { type: 'subscribe', channel: sub.channel };
+  /**
+   * Sends a subscribe: with `since` when the subscription has a position,
+   * `boards` when a mode is set, and `snapshot:true` after a board gap.
+   * fresh: only fresh boards are asked for, the subscription stays as it is.
+   */
+  private sendSubscribe(conn: Conn, sub: Subscription, fresh = false): void {
+    const since = sub._resumeId;
+    const msg: { type: string; channel: string; since?: string; boards?: BoardsMode; snapshot?: boolean } = { type: 'subscribe', channel: sub.channel };
     if (since !== undefined) msg.since = since;
-    sub._sent(since, since !== undefined);
+    const boards = this.boardsMode(sub);
+    if (boards !== undefined) msg.boards = boards;
+    if (since !== undefined && sub.snapshotWanted) msg.snapshot = true;
+    if (fresh && sub.state === 'subscribed') sub._snapshotSent();
+    else sub._sent(since, since !== undefined);
     conn.transport?.send(msg);
   }
 
@@ -508,6 +546,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       case ReplyType.AuthSuccess: {
         this.backoff.reset();
         if (typeof msg.expires === 'number') this.tokens.expires = msg.expires;
+        if (typeof msg.user === 'string' && msg.user !== '') this.me = msg.user;
         this.scheduleRefresh();
         this.emit('authenticated', { user: String(msg.user ?? ''), expires: this.tokens.expires });
         return;
@@ -546,6 +585,10 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       data: msg.data,
     };
     if (msg.snapshot === true) ev.snapshot = true;
+    if (typeof msg.view === 'string') ev.view = msg.view;
+    if (typeof msg.base === 'string') ev.base = msg.base;
+    else if (typeof msg.base === 'number') ev.base = String(msg.base);
+    if (typeof msg.jitter_ms === 'number' && msg.jitter_ms > 0) ev.jitterMs = msg.jitter_ms;
     if (!sub._deliver(ev)) return;
     if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
     this.emit('event', ev);

@@ -130,6 +130,8 @@ export const UnsubscribeReason = {
 export const EventType = {
   RunUpdate: 'run_update',
   ScoreboardUpdate: 'scoreboard_update',
+  /** A change of a keyed board (protocol section 8). */
+  ScoreboardPatch: 'scoreboard_patch',
   Clarification: 'clarification',
   ContestUpdate: 'contest_update',
 } as const;

@@ -6,13 +6,13 @@
  */
 
 export { ArenacastClient } from './client.js';
-export type { ClientEvents, SubscribeOptions } from './client.js';
+export type { ClientEvents } from './client.js';
 export { defaults } from './options.js';
 export type { ClientOptions } from './options.js';
 export { TicketError } from './ticket.js';
 export { TokenUnavailableError } from './token.js';
 export { Subscription } from './subscription.js';
-export type { SubscriptionEvents } from './subscription.js';
+export type { BoardEventContext, BoardsMode, SubscribeOptions, SubscriptionEvents } from './subscription.js';
 export { Backoff, backoffDelay } from './backoff.js';
 export {
   ClientMessageType,
@@ -39,3 +39,5 @@ export type {
   WebSocketLike,
 } from './transport.js';
 export type * from './types.js';
+export { BoardSet, KeyedBoard, isKeyedBoard, jsonEqual } from './board.js';
+export type { BoardChange, BoardContainers, BoardData, BoardRow, DeliveredPatch, PatchResult } from './board.js';

@@ -7,6 +7,7 @@
 import type { Clock } from './clock.js';
 import { realClock } from './clock.js';
 import type { EventSourceConstructor, FetchLike, WebSocketConstructor } from './transport.js';
+import type { BoardsMode } from './subscription.js';
 import type { TransportName } from './types.js';
 
 /** Options of {@link ArenacastClient}. Only `url` is required. */
@@ -50,6 +51,15 @@ export interface ClientOptions {
    * type with a handler are listened for already.
    */
   eventTypes?: string[];
+  /**
+   * How to receive keyed scoreboards (protocol section 8), sent as `boards`
+   * on every subscribe (`?boards=` over SSE): `patch`, the board once and
+   * then only the changed rows, kept by each subscription's `board`; `full`,
+   * a whole board per change. Unset: nothing is sent, and the server sends
+   * whole boards. `client.subscribe(channel, { boards })` overrides it per
+   * channel. The Vue composables ask for `patch`.
+   */
+  boards?: BoardsMode;
   /** The WebSocket constructor. Defaults to `globalThis.WebSocket`, looked up at each attempt. */
   WebSocket?: WebSocketConstructor;
   /** The EventSource constructor. Defaults to `globalThis.EventSource`. */
@@ -77,8 +87,8 @@ export const defaults = {
 } as const;
 
 /** Options with every default applied. @internal */
-export type ResolvedOptions = Required<Omit<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'EventSource' | 'fetch' | 'eventTypes'>> &
-  Pick<ClientOptions, 'getToken' | 'WebSocket' | 'EventSource' | 'fetch' | 'eventTypes'>;
+export type ResolvedOptions = Required<Omit<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'EventSource' | 'fetch' | 'eventTypes' | 'boards'>> &
+  Pick<ClientOptions, 'getToken' | 'WebSocket' | 'EventSource' | 'fetch' | 'eventTypes' | 'boards'>;
 
 /** Applies the defaults, in one place. @internal */
 export function resolveOptions(options: ClientOptions): ResolvedOptions {
@@ -101,5 +111,6 @@ export function resolveOptions(options: ClientOptions): ResolvedOptions {
     EventSource: options.EventSource,
     fetch: options.fetch,
     eventTypes: options.eventTypes,
+    boards: options.boards,
   };
 }

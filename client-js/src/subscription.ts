@@ -5,6 +5,7 @@
  * @module
  */
 
+import { type BoardChange, type BoardContainers, BoardSet, type KeyedBoard } from './board.js';
 import { EventType, type SubscriptionState } from './codes.js';
 import { Emitter } from './emitter.js';
 import { compareIds, isDecimalId } from './ids.js';
@@ -17,7 +18,33 @@ import type {
   UnsubscribedContext,
 } from './types.js';
 
-const reserved = new Set(['state', 'subscribing', 'subscribed', 'unsubscribed', 'error', 'resync', 'event']);
+const reserved = new Set(['state', 'subscribing', 'subscribed', 'unsubscribed', 'error', 'resync', 'event', 'board']);
+
+/** How the server sends keyed scoreboards (protocol section 8): whole boards, or the board once and then patches. */
+export type BoardsMode = 'patch' | 'full';
+
+/** Options of `client.subscribe(channel, options)`. */
+export interface SubscribeOptions {
+  /** Resume after this event id (a decimal id string) unless the subscription has a position already. */
+  since?: string;
+  /** Send `boards` on subscribe; overrides the client's `boards` option for this channel. */
+  boards?: BoardsMode;
+  /**
+   * Containers for the keyed boards' rows and members (see
+   * {@link BoardContainers}); used for boards made after this call. The Vue
+   * composables pass shallowReactive ones.
+   */
+  containers?: BoardContainers;
+}
+
+/** Argument of a subscription's `board` event. */
+export interface BoardEventContext extends BoardChange {
+  channel: string;
+  /** The board to show now (admin over user:<me> over public), after the change. */
+  board: KeyedBoard | undefined;
+  /** The id of the event that changed it. */
+  id?: string;
+}
 
 /** Events of a {@link Subscription}; any other name is an event type such as `run_update`. */
 export interface SubscriptionEvents {
@@ -29,12 +56,18 @@ export interface SubscriptionEvents {
   resync: ResyncContext;
   /** Every event of the channel, whatever its type. */
   event: StreamEvent;
+  /** A keyed board of the channel was taken or patched. */
+  board: BoardEventContext;
 }
 
 /** What a subscription asks of its client. @internal */
 export interface SubscriptionHost {
   subscriptionWanted(sub: Subscription): void;
   subscriptionDropped(sub: Subscription): void;
+  /** A keyed board of sub has a gap: ask the server for fresh boards. */
+  boardsWanted(sub: Subscription): void;
+  /** The signed-in user (from auth_success), if any. */
+  readonly user: string | undefined;
 }
 
 /**
@@ -45,12 +78,21 @@ export interface SubscriptionHost {
  */
 export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
   private st: SubscriptionState = 'unsubscribed';
-  // Two high-water marks: while a scoreboard_update waits in the server's
-  // queue a newer one replaces it in place, keeping the newer id, so a
-  // scoreboard may arrive ahead of events with smaller ids. Each kind is in
-  // order on its own.
-  private lastBoard: string | undefined;
+  // High-water marks: while a scoreboard_update (or a scoreboard_patch)
+  // waits in the server's queue a newer one of the same view replaces it (or
+  // is folded into it) in place, keeping the newer id, so a scoreboard may
+  // arrive ahead of events with smaller ids, those of other views included.
+  // Each type and view is in order on its own; everything else shares one.
+  private readonly boardMarks = new Map<string, string>();
   private lastOther: string | undefined;
+  /** The keyed boards of the channel, one per view. */
+  private keyed: BoardSet;
+  private containers: BoardContainers = {};
+  /** How this subscription asks for keyed boards, when it says. @internal */
+  boardsMode: BoardsMode | undefined;
+  /** A gap was found: the next subscribe asks for fresh boards (`snapshot:true`). @internal */
+  snapshotWanted = false;
+  private snapshotAsked = false;
   private wanted = false;
   private confirmedBefore = false;
   private sentSince: string | undefined;
@@ -64,6 +106,31 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
     private readonly onListen: (type: string) => void,
   ) {
     super();
+    this.keyed = new BoardSet();
+  }
+
+  /** Applies subscribe options. @internal */
+  _configure(o: SubscribeOptions | undefined): void {
+    if (!o) return;
+    if (o.boards !== undefined) this.boardsMode = o.boards;
+    if (o.containers !== undefined && o.containers !== this.containers) {
+      this.containers = o.containers;
+      this.keyed = new BoardSet(o.containers);
+    }
+  }
+
+  /**
+   * The keyed board to show: the channel's most specific view (`admin`,
+   * else the user's own `user:<name>`, else `public`), kept current from
+   * full boards and patches. Undefined until a keyed board arrived.
+   */
+  get board(): KeyedBoard | undefined {
+    return this.keyed.current(this.host.user);
+  }
+
+  /** The keyed board of one view (`public`, `admin`, `user:<name>`), if there is one. */
+  boardOf(view: string): KeyedBoard | undefined {
+    return this.keyed.get(view);
   }
 
   /** The subscription state. */
@@ -77,7 +144,37 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
    * may overtake other events), if any had an id.
    */
   get lastId(): string | undefined {
-    return this.lastOther ?? this.lastBoard;
+    if (this.lastOther !== undefined) return this.lastOther;
+    // The newest id of each view (its boards and patches are in order), and
+    // of those the oldest, so no view misses anything.
+    const views = new Map<string, string>();
+    for (const [k, id] of this.boardMarks) {
+      const view = k.slice(k.indexOf('\0') + 1);
+      const have = views.get(view);
+      if (have === undefined || compareIds(id, have) > 0) views.set(view, id);
+    }
+    let min: string | undefined;
+    for (const id of views.values()) if (min === undefined || compareIds(id, min) < 0) min = id;
+    return min;
+  }
+
+  /**
+   * Where to resume this channel: {@link lastId}, or while a board gap is
+   * open the oldest board version if that is earlier. The server sends a
+   * fresh board only when its version is above `since`, and after a gap
+   * the last id seen (the patch that did not fit) may equal the version;
+   * over SSE, which cannot ask for `snapshot`, the patches after the
+   * version come again. Events in between are replayed and dropped as
+   * duplicates. @internal
+   */
+  get _resumeId(): string | undefined {
+    let id = this.lastId;
+    if (!this.snapshotWanted) return id;
+    for (const v of this.keyed.views()) {
+      const ver = this.keyed.get(v)?.version;
+      if (isDecimalId(ver) && (id === undefined || compareIds(ver, id) < 0)) id = ver;
+    }
+    return id;
   }
 
   /** Whether the application wants this subscription active. */
@@ -121,6 +218,7 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
 
   /** The client sent a subscribe; resume says whether it asked to resume. @internal */
   _sent(since: string | undefined, resume: boolean): void {
+    this.snapshotAsked = false;
     this.sentSince = since;
     this.sentResume = resume;
     this.setState('subscribing');
@@ -131,9 +229,22 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
     if (this.wanted) this.setState('subscribing');
   }
 
+  /** The client sent a subscribe asking for fresh boards. @internal */
+  _snapshotSent(): void {
+    this.snapshotAsked = true;
+  }
+
   /** The server confirmed the subscribe. @internal */
   _subscribed(recovered: boolean | undefined): { ctx: SubscribedContext; resync?: ResyncContext } | undefined {
     if (!this.wanted) return undefined;
+    if (this.snapshotAsked && this.st === 'subscribed') {
+      // The answer to a request for fresh boards on a live subscription.
+      this.snapshotAsked = false;
+      if (recovered !== false) return undefined;
+      const resync: ResyncContext = { channel: this.channel, reason: 'not_recovered', since: this.sentSince };
+      this.emit('resync', resync);
+      return { ctx: { channel: this.channel, resumed: true, recovered }, resync };
+    }
     const again = this.confirmedBefore;
     const firstConfirm = this.st !== 'subscribed';
     this.confirmedBefore = true;
@@ -173,15 +284,34 @@ export class Subscription extends Emitter<SubscriptionEvents, StreamEvent> {
    */
   _deliver(ev: StreamEvent): boolean {
     if (!this.wanted) return false;
+    const isBoard = ev.type === EventType.ScoreboardUpdate || ev.type === EventType.ScoreboardPatch;
     if (isDecimalId(ev.id)) {
-      const board = ev.type === EventType.ScoreboardUpdate;
-      const mark = board ? this.lastBoard : this.lastOther;
+      const k = `${ev.type}\0${ev.view ?? ''}`;
+      const mark = isBoard ? this.boardMarks.get(k) : this.lastOther;
       if (mark !== undefined && compareIds(ev.id, mark) <= 0) return false;
-      if (board) this.lastBoard = ev.id;
+      if (isBoard) this.boardMarks.set(k, ev.id);
       else this.lastOther = ev.id;
     }
+    const change = isBoard ? this.keyed.handle(ev.type, ev.data, ev.id, ev.view, ev.base) : undefined;
     if (!reserved.has(ev.type)) this.emit(ev.type, ev);
     this.emit('event', ev);
+    if (change) this.boardChanged(change, ev.id);
     return true;
+  }
+
+  private boardChanged(change: BoardChange, id: string | undefined): void {
+    // A patch that does not fit the board means the board is not the
+    // server's any more: as for a gap, ask for a fresh one.
+    if (change.result === 'gap' || change.result === 'invalid') {
+      if (!this.snapshotWanted) {
+        this.snapshotWanted = true;
+        this.host.boardsWanted(this);
+      }
+      return;
+    }
+    if (change.result === 'board') this.snapshotWanted = false;
+    if (change.result === 'board' || change.result === 'applied') {
+      this.emit('board', { ...change, channel: this.channel, board: this.board, id });
+    }
   }
 }

@@ -30,6 +30,8 @@ export interface SseParams {
   ticket?: string;
   /** Resume after this stream-wide event id. */
   lastEventId?: string;
+  /** `boards=` for the stream: how keyed scoreboards arrive. */
+  boards?: 'patch' | 'full';
   /**
    * Event types to listen for. EventSource delivers named events only to
    * listeners of that name, so every type the application handles must be
@@ -41,12 +43,13 @@ export interface SseParams {
   fetch?: FetchLike;
 }
 
-/** Builds the stream URL: repeated `channel=`, then `ticket=` and `last_event_id=`. */
-export function sseUrl(p: Pick<SseParams, 'url' | 'channels' | 'ticket' | 'lastEventId'>): string {
+/** Builds the stream URL: repeated `channel=`, then `ticket=`, `last_event_id=` and `boards=`. */
+export function sseUrl(p: Pick<SseParams, 'url' | 'channels' | 'ticket' | 'lastEventId' | 'boards'>): string {
   const q = new URLSearchParams();
   for (const c of p.channels) q.append('channel', c);
   if (p.ticket) q.set('ticket', p.ticket);
   if (p.lastEventId) q.set('last_event_id', p.lastEventId);
+  if (p.boards) q.set('boards', p.boards);
   return `${p.url}${p.url.includes('?') ? '&' : '?'}${q.toString()}`;
 }
 

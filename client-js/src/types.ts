@@ -35,6 +35,12 @@ export interface StreamEvent<T = unknown> {
    * otherwise.
    */
   snapshot?: true;
+  /** The view of a `scoreboard_update` or `scoreboard_patch`: `public`, `admin` or `user:<name>` (protocol section 8). */
+  view?: string;
+  /** On a `scoreboard_patch`: the id of the view's version the patch applies to. */
+  base?: string;
+  /** On a `scoreboard_update` of an opaque board: refetch after a random time in [0, jitterMs) (wire: `jitter_ms`). */
+  jitterMs?: number;
 }
 
 /** The name of the transport in use. */

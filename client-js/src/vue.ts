@@ -7,11 +7,21 @@
  * @module
  */
 
-import { type MaybeRefOrGetter, type ShallowRef, getCurrentScope, onScopeDispose, shallowRef, toValue, watch } from 'vue';
+import {
+  type MaybeRefOrGetter,
+  type ShallowRef,
+  getCurrentScope,
+  onScopeDispose,
+  shallowReactive,
+  shallowRef,
+  toValue,
+  watch,
+} from 'vue';
+import type { BoardContainers, KeyedBoard } from './board.js';
 import { ArenacastClient } from './client.js';
 import type { ClientOptions } from './options.js';
 import { type ConnectionState, EventType } from './codes.js';
-import type { Subscription } from './subscription.js';
+import type { BoardsMode, Subscription } from './subscription.js';
 import { throttle } from './throttle.js';
 import type { ErrorContext, StreamEvent } from './types.js';
 
@@ -36,6 +46,14 @@ export interface StreamOptions<S> {
   fetchScoreboard?: (ctx: ScoreboardFetchContext) => Promise<S>;
   /** Smallest interval between two fetchScoreboard calls, in ms. Defaults to 1000. */
   fetchThrottle?: number;
+  /**
+   * How keyed scoreboards arrive (protocol section 8). Defaults to `patch`:
+   * the board once, then only changed rows, applied in place to
+   * `scoreboard`. `full`: a whole board per change (applied in place too).
+   */
+  boards?: BoardsMode;
+  /** Randomness in [0, 1) for the refetch jitter (`jitter_ms`). Defaults to Math.random. */
+  random?: () => number;
   /** Connect at once. Defaults to true; otherwise call `open()`. */
   immediate?: boolean;
   /** Use this client instead of making one; it is not disconnected on dispose. */
@@ -74,8 +92,16 @@ export interface ClarificationData {
 export interface StreamState<S> {
   /** The connection state: 'disconnected' | 'connecting' | 'connected'. */
   status: ShallowRef<ConnectionState>;
-  /** The latest scoreboard: from the snapshot, a `scoreboard_update`, or fetchScoreboard. */
+  /**
+   * The latest scoreboard: from the snapshot, a `scoreboard_update`, or
+   * fetchScoreboard. A keyed board (`row_key`, `rows`) is kept live from
+   * patches: the value is then one shallowReactive object in the
+   * publisher's shape whose `rows` is a shallowReactive array, changed in
+   * place; a row that changed is a new object, the others keep theirs.
+   */
   scoreboard: ShallowRef<S | null>;
+  /** The keyed board shown (its view and version), or null when the board is opaque or none came. */
+  board: ShallowRef<BoardInfo | null>;
   /** The data of the latest `contest_update`. */
   contest: ShallowRef<unknown>;
   /** The last error, or null. */
@@ -95,6 +121,30 @@ export interface EventStreamState<S> extends StreamState<S> {
   /** The user's runs by guid, newest state of each. */
   runs: ShallowRef<Readonly<Record<string, RunData>>>;
 }
+
+/** Which keyed board `scoreboard` shows. */
+export interface BoardInfo {
+  /** `admin`, `user:<name>` or `public`: the most specific view the subscriber has. */
+  view: string;
+  /** The id of the last event folded into it. */
+  version?: string;
+  /** The name of the rows' key member. */
+  rowKey: string;
+}
+
+// Why shallowReactive, and not reactive or a new array per patch: a patch
+// replaces a changed row with a whole new object (the delivered form carries
+// whole rows), so the rows are immutable snapshots and tracking their
+// insides (reactive's deep proxies, 500 rows of nested cells) would only
+// cost. A shallowReactive array tracks writes per index: the board writes
+// only the indices whose row changed or moved, so a row component that
+// takes its row as a prop re-renders only when its object changed, and
+// rows compare by identity with what the server sent. A new array per patch
+// would make every row's place look changed to watchers of the array.
+const reactiveBoards: BoardContainers = {
+  rows: (rows) => shallowReactive(rows),
+  data: (data) => shallowReactive(data),
+};
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -131,8 +181,35 @@ function useChannel<S>(
   const scoreboard = shallowRef<S | null>(null);
   const contest = shallowRef<unknown>(null);
   const error = shallowRef<ErrorContext | null>(null);
+  const board = shallowRef<BoardInfo | null>(null);
+  const random = options.random ?? Math.random;
 
   let lastUrl: string | undefined;
+  // A keyed board came on this channel: the server keeps it current, so
+  // fetchScoreboard is never needed.
+  let keyed = false;
+  let jitterTimer: ReturnType<typeof setTimeout> | undefined;
+  let jittered: ScoreboardFetchContext | undefined;
+  const cancelJitter = (): void => {
+    if (jitterTimer !== undefined) clearTimeout(jitterTimer);
+    jitterTimer = undefined;
+    jittered = undefined;
+  };
+  /** Refetches after a random time in [0, jitterMs), the newest URL winning. */
+  const fetchLater = (ctx: ScoreboardFetchContext, jitterMs: number | undefined): void => {
+    if (!jitterMs) {
+      doFetch(ctx);
+      return;
+    }
+    jittered = ctx;
+    if (jitterTimer !== undefined) return;
+    jitterTimer = setTimeout(() => {
+      const c = jittered;
+      jitterTimer = undefined;
+      jittered = undefined;
+      if (c && !disposed) doFetch(c);
+    }, Math.floor(random() * jitterMs));
+  };
   let fetchSeq = 0;
   let disposed = false;
   const doFetch = throttle((ctx: ScoreboardFetchContext) => {
@@ -167,21 +244,37 @@ function useChannel<S>(
     unbind();
     scoreboard.value = null;
     contest.value = null;
+    board.value = null;
     lastUrl = undefined;
+    keyed = false;
     fetchSeq++;
     doFetch.cancel();
+    cancelJitter();
     onReset();
     if (!name) return;
-    sub = client.subscribe(name);
+    sub = client.subscribe(name, { boards: options.boards ?? 'patch', containers: reactiveBoards });
+    const s = sub;
+    const showBoard = (b: KeyedBoard | undefined): void => {
+      if (!b) return;
+      if (!keyed) {
+        keyed = true;
+        fetchSeq++; // The pushed board is newer than any fetch in flight.
+        doFetch.cancel();
+        cancelJitter();
+      }
+      // The same object for the board's life: patches change it in place.
+      if (scoreboard.value !== (b.data as unknown)) scoreboard.value = b.data as unknown as S;
+      board.value = { view: b.view, version: b.version, rowKey: b.rowKey };
+    };
     subOffs = [
       sub.on('event', (ev) => {
-        if (ev.type === EventType.ScoreboardUpdate) {
+        if (ev.type === EventType.ScoreboardUpdate && !keyed) {
           const r = readScoreboard(ev.data);
           if (r.url !== undefined) {
             lastUrl = r.url;
-            if (options.fetchScoreboard) doFetch({ url: r.url, contestAlias: r.alias ?? alias(), reason: 'update' });
+            if (options.fetchScoreboard) fetchLater({ url: r.url, contestAlias: r.alias ?? alias(), reason: 'update' }, ev.jitterMs);
             else scoreboard.value = ev.data as S;
-          } else {
+          } else if (!s.board) {
             fetchSeq++; // A pushed scoreboard is newer than any fetch in flight.
             scoreboard.value = r.board as S;
           }
@@ -190,11 +283,14 @@ function useChannel<S>(
         }
         onEvent(ev);
       }),
+      sub.on('board', (b) => showBoard(b.board)),
       sub.on('resync', () => {
-        if (options.fetchScoreboard) doFetch({ url: lastUrl, contestAlias: alias(), reason: 'resync' });
+        // A keyed board comes again from the server (fresh boards on resume).
+        if (options.fetchScoreboard && !keyed) doFetch({ url: lastUrl, contestAlias: alias(), reason: 'resync' });
       }),
       sub.on('error', (e) => (error.value = e)),
     ];
+    showBoard(sub.board); // A subscription shared with another user of the client may have one already.
   };
 
   const stopWatch = watch(channel, bind, { immediate: true });
@@ -208,12 +304,13 @@ function useChannel<S>(
       disposed = true;
       stopWatch();
       doFetch.cancel();
+      cancelJitter();
       unbind();
       if (owned) client.disconnect();
       for (const off of offs) off();
     });
   }
-  return { status, scoreboard, contest, error, client, open, close };
+  return { status, scoreboard, board, contest, error, client, open, close };
 }
 
 /**

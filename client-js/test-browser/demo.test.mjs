@@ -94,7 +94,7 @@ test('the demo page shows the live scoreboard and event feed, and the scoreboard
   assert.equal(seen.places[0], 1);
   assert.deepEqual([...seen.places].sort((a, b) => a - b), seen.places, 'ranked best first');
   assert.match(seen.board, /connected · websocket/);
-  assert.ok(seen.types.includes('run_update') && seen.types.includes('scoreboard_update'), `feed types: ${seen.types}`);
+  assert.ok(seen.types.includes('run_update') && seen.types.includes('scoreboard_patch'), `feed types: ${seen.types}`);
   assert.deepEqual(page.logs.filter((l) => /^(error|pageerror)/.test(l)), [], 'no errors in the page');
   await page.close();
 });

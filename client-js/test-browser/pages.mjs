@@ -36,9 +36,16 @@ export async function startPages() {
     ['/vue.html', { type: 'text/html', body: html('/vue-app.js') }],
     ['/client.js', { type: 'text/javascript', body: await bundle('client-page.js') }],
     ['/vue-app.js', { type: 'text/javascript', body: await bundle('vue-app.js') }],
+    ['/board.html', { type: 'text/html', body: html('/board-app.js') }],
+    ['/board-app.js', { type: 'text/javascript', body: await bundle('board-app.js') }],
   ]);
   const server = createServer((req, res) => {
-    const f = files.get(new URL(req.url, 'http://x').pathname);
+    const path = new URL(req.url, 'http://x').pathname;
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end(); // No console error for the browser's own request.
+      return;
+    }
+    const f = files.get(path);
     if (!f) {
       res.writeHead(404).end();
       return;

@@ -106,6 +106,8 @@
   var EventType = {
     RunUpdate: "run_update",
     ScoreboardUpdate: "scoreboard_update",
+    /** A change of a keyed board (protocol section 8). */
+    ScoreboardPatch: "scoreboard_patch",
     Clarification: "clarification",
     ContestUpdate: "contest_update"
   };
@@ -182,8 +184,265 @@
     return x < y ? -1 : x > y ? 1 : 0;
   }
 
+  // src/board.ts
+  function isRecord(v) {
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+  }
+  function isKeyedBoard(data) {
+    if (!isRecord(data) || typeof data.row_key !== "string" || !Array.isArray(data.rows)) return false;
+    const key = data.row_key;
+    const seen = /* @__PURE__ */ new Set();
+    for (const r of data.rows) {
+      if (!isRecord(r) || typeof r[key] !== "string" || seen.has(r[key])) return false;
+      seen.add(r[key]);
+    }
+    return true;
+  }
+  function jsonEqual(a, b) {
+    if (a === b) return true;
+    if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    if (Array.isArray(a)) {
+      const bb = b;
+      return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]));
+    }
+    const ka = Object.keys(a);
+    const ob = b;
+    if (ka.length !== Object.keys(ob).length) return false;
+    return ka.every((k) => Object.prototype.hasOwnProperty.call(ob, k) && jsonEqual(a[k], ob[k]));
+  }
+  var KeyedBoard = class {
+    /** Makes the board of a view from a full keyed board (see {@link isKeyedBoard}) at version id. */
+    constructor(view, board, id, containers = {}) {
+      this.view = view;
+      // Where each key is in rows; rebuilt after rows move.
+      this.index = /* @__PURE__ */ new Map();
+      this.indexDirty = true;
+      this.wrapRows = containers.rows ?? ((r) => r);
+      const copy = { ...board, rows: this.wrapRows([...board.rows]) };
+      this.data = containers.data ? containers.data(copy) : copy;
+      this.version = id;
+    }
+    /** The rows, in order. */
+    get rows() {
+      return this.data.rows;
+    }
+    /** The name of the key member. */
+    get rowKey() {
+      return this.data.row_key;
+    }
+    /** The row with key k, if the board has it. */
+    row(k) {
+      const i = this.indexOf(k);
+      return i === void 0 ? void 0 : this.rows[i];
+    }
+    indexOf(k) {
+      if (this.indexDirty) {
+        this.index = /* @__PURE__ */ new Map();
+        const key = this.rowKey;
+        this.rows.forEach((r, i) => this.index.set(r[key], i));
+        this.indexDirty = false;
+      }
+      return this.index.get(k);
+    }
+    /**
+     * Replaces the board with a full one at version id, in place: members are
+     * set or removed, and rows equal to the ones they replace keep their old
+     * objects. Returns false (and changes nothing) when id is not above the
+     * version.
+     */
+    replace(board, id) {
+      if (isDecimalId(id) && isDecimalId(this.version) && compareIds(id, this.version) <= 0) return false;
+      const d = this.data;
+      for (const k of Object.keys(d)) if (k !== "rows" && !(k in board)) delete d[k];
+      for (const [k, v] of Object.entries(board)) if (k !== "rows" && !jsonEqual(d[k], v)) d[k] = v;
+      const old = /* @__PURE__ */ new Map();
+      const key = this.rowKey;
+      for (const r of this.rows) old.set(r[key], r);
+      const rows = this.rows;
+      const next = board.rows.map((r) => {
+        const o = old.get(r[key]);
+        return o !== void 0 && jsonEqual(o, r) ? o : r;
+      });
+      for (let i = 0; i < next.length; i++) if (i >= rows.length || rows[i] !== next[i]) rows[i] = next[i];
+      if (rows.length > next.length) rows.splice(next.length);
+      this.indexDirty = true;
+      this.version = id;
+      return true;
+    }
+    /**
+     * Applies a delivered patch with the given id and base: `fields`, then
+     * `rows` (a row the board does not have goes at the end; null removes),
+     * then each map of `order` in turn. All or nothing: a patch that does not
+     * fit leaves the board as it was.
+     */
+    applyPatch(patch, id, base) {
+      if (isDecimalId(id) && isDecimalId(this.version) && compareIds(id, this.version) <= 0) return "stale";
+      if (base !== void 0 && base !== this.version) return "gap";
+      const plan = this.plan(patch);
+      if (!plan) return "invalid";
+      const d = this.data;
+      for (const [k, v] of plan.fields) {
+        if (v === null) delete d[k];
+        else d[k] = v;
+      }
+      const rows = this.rows;
+      if (plan.removes.size > 0) {
+        let w = 0;
+        const key = this.rowKey;
+        for (let r = 0; r < rows.length; r++) {
+          const row = rows[r];
+          if (plan.removes.has(row[key])) continue;
+          if (w !== r) rows[w] = row;
+          w++;
+        }
+        rows.splice(w);
+        this.indexDirty = true;
+      }
+      for (const [k, row] of plan.sets) {
+        const i = this.indexOf(k);
+        if (i === void 0) {
+          rows.push(row);
+          this.index.set(k, rows.length - 1);
+        } else {
+          rows[i] = row;
+        }
+      }
+      for (const m of plan.order) this.move(m);
+      this.version = id;
+      return "applied";
+    }
+    /** Checks a patch against the board and returns what to do, or undefined when it does not fit. */
+    plan(patch) {
+      if (!isRecord(patch)) return void 0;
+      for (const k of Object.keys(patch)) if (k !== "rows" && k !== "order" && k !== "fields") return void 0;
+      const fields = [];
+      if (patch.fields !== void 0) {
+        if (!isRecord(patch.fields)) return void 0;
+        for (const [k, v] of Object.entries(patch.fields)) {
+          if (k === "rows" || k === "row_key") return void 0;
+          fields.push([k, v]);
+        }
+      }
+      const key = this.rowKey;
+      const removes = /* @__PURE__ */ new Set();
+      const sets = [];
+      let size = this.rows.length;
+      if (patch.rows !== void 0) {
+        if (!isRecord(patch.rows)) return void 0;
+        for (const [k, v] of Object.entries(patch.rows)) {
+          const have = this.indexOf(k) !== void 0;
+          if (v === null) {
+            if (have) {
+              removes.add(k);
+              size--;
+            }
+            continue;
+          }
+          if (!isRecord(v) || v[key] !== k) return void 0;
+          sets.push([k, v]);
+          if (!have) size++;
+        }
+      }
+      const order = [];
+      if (patch.order !== void 0) {
+        if (!Array.isArray(patch.order)) return void 0;
+        const present = (k) => !removes.has(k) && (this.indexOf(k) !== void 0 || sets.some(([s]) => s === k));
+        for (const m of patch.order) {
+          if (!isRecord(m)) return void 0;
+          const entries = [];
+          const at = /* @__PURE__ */ new Set();
+          for (const [k, v] of Object.entries(m)) {
+            if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= size || at.has(v) || !present(k)) return void 0;
+            at.add(v);
+            entries.push([k, v]);
+          }
+          order.push(entries);
+        }
+      }
+      return { fields, removes, sets, order };
+    }
+    /** Applies one positions map: takes the listed rows out and puts them back at their indices, in increasing index order. */
+    move(m) {
+      if (m.length === 0) return;
+      const rows = this.rows;
+      const key = this.rowKey;
+      const moving = new Set(m.map(([k]) => k));
+      const byKey = /* @__PURE__ */ new Map();
+      const rest = [];
+      for (const r of rows) {
+        const k = r[key];
+        if (moving.has(k)) byKey.set(k, r);
+        else rest.push(r);
+      }
+      const next = rest;
+      for (const [k, i] of [...m].sort((a, b) => a[1] - b[1])) next.splice(i, 0, byKey.get(k));
+      for (let i = 0; i < next.length; i++) if (rows[i] !== next[i]) rows[i] = next[i];
+      this.indexDirty = true;
+    }
+  };
+  function viewRank(view, me) {
+    if (view === "admin") return 3;
+    if (view.startsWith("user:")) return me === void 0 || view === `user:${me}` ? 2 : -1;
+    if (view === "public") return 1;
+    return 0;
+  }
+  var BoardSet = class {
+    constructor(containers = {}) {
+      this.containers = containers;
+      this.boards = /* @__PURE__ */ new Map();
+    }
+    /** The board of a view, if there is one. */
+    get(view) {
+      return this.boards.get(view);
+    }
+    /** The views that have a board. */
+    views() {
+      return [...this.boards.keys()];
+    }
+    /** The most specific board there is, for the signed-in user me (undefined: anonymous or unknown). */
+    current(me) {
+      let best;
+      let rank = 0;
+      for (const b of this.boards.values()) {
+        const r = viewRank(b.view, me);
+        if (r > rank) {
+          best = b;
+          rank = r;
+        }
+      }
+      return best;
+    }
+    /** Forgets every board. */
+    clear() {
+      this.boards.clear();
+    }
+    /**
+     * Takes a keyed `scoreboard_update` (data, id, view) or a delivered
+     * `scoreboard_patch` (data, id, view, base). Returns what happened, or
+     * undefined when the event is no keyed board or patch. A patch for a view
+     * without a board is a gap.
+     */
+    handle(type, data, id, view, base) {
+      const v = view ?? "public";
+      if (type === "scoreboard_update") {
+        if (!isKeyedBoard(data)) return void 0;
+        const b = this.boards.get(v);
+        if (b && b.rowKey === data.row_key) return { view: v, result: b.replace(data, id) ? "board" : "stale" };
+        this.boards.set(v, new KeyedBoard(v, data, id, this.containers));
+        return { view: v, result: "board" };
+      }
+      if (type === "scoreboard_patch") {
+        const b = this.boards.get(v);
+        if (!b) return { view: v, result: "gap" };
+        return { view: v, result: b.applyPatch(data, id, base) };
+      }
+      return void 0;
+    }
+  };
+
   // src/subscription.ts
-  var reserved = /* @__PURE__ */ new Set(["state", "subscribing", "subscribed", "unsubscribed", "error", "resync", "event"]);
+  var reserved = /* @__PURE__ */ new Set(["state", "subscribing", "subscribed", "unsubscribed", "error", "resync", "event", "board"]);
   var Subscription = class extends Emitter {
     /** @internal */
     constructor(channel, host, onListen) {
@@ -192,9 +451,41 @@
       this.host = host;
       this.onListen = onListen;
       this.st = "unsubscribed";
+      // High-water marks: while a scoreboard_update (or a scoreboard_patch)
+      // waits in the server's queue a newer one of the same view replaces it (or
+      // is folded into it) in place, keeping the newer id, so a scoreboard may
+      // arrive ahead of events with smaller ids, those of other views included.
+      // Each type and view is in order on its own; everything else shares one.
+      this.boardMarks = /* @__PURE__ */ new Map();
+      this.containers = {};
+      /** A gap was found: the next subscribe asks for fresh boards (`snapshot:true`). @internal */
+      this.snapshotWanted = false;
+      this.snapshotAsked = false;
       this.wanted = false;
       this.confirmedBefore = false;
       this.sentResume = false;
+      this.keyed = new BoardSet();
+    }
+    /** Applies subscribe options. @internal */
+    _configure(o) {
+      if (!o) return;
+      if (o.boards !== void 0) this.boardsMode = o.boards;
+      if (o.containers !== void 0 && o.containers !== this.containers) {
+        this.containers = o.containers;
+        this.keyed = new BoardSet(o.containers);
+      }
+    }
+    /**
+     * The keyed board to show: the channel's most specific view (`admin`,
+     * else the user's own `user:<name>`, else `public`), kept current from
+     * full boards and patches. Undefined until a keyed board arrived.
+     */
+    get board() {
+      return this.keyed.current(this.host.user);
+    }
+    /** The keyed board of one view (`public`, `admin`, `user:<name>`), if there is one. */
+    boardOf(view) {
+      return this.keyed.get(view);
     }
     /** The subscription state. */
     get state() {
@@ -206,7 +497,34 @@
      * may overtake other events), if any had an id.
      */
     get lastId() {
-      return this.lastOther ?? this.lastBoard;
+      if (this.lastOther !== void 0) return this.lastOther;
+      const views = /* @__PURE__ */ new Map();
+      for (const [k, id] of this.boardMarks) {
+        const view = k.slice(k.indexOf("\0") + 1);
+        const have = views.get(view);
+        if (have === void 0 || compareIds(id, have) > 0) views.set(view, id);
+      }
+      let min;
+      for (const id of views.values()) if (min === void 0 || compareIds(id, min) < 0) min = id;
+      return min;
+    }
+    /**
+     * Where to resume this channel: {@link lastId}, or while a board gap is
+     * open the oldest board version if that is earlier. The server sends a
+     * fresh board only when its version is above `since`, and after a gap
+     * the last id seen (the patch that did not fit) may equal the version;
+     * over SSE, which cannot ask for `snapshot`, the patches after the
+     * version come again. Events in between are replayed and dropped as
+     * duplicates. @internal
+     */
+    get _resumeId() {
+      let id = this.lastId;
+      if (!this.snapshotWanted) return id;
+      for (const v of this.keyed.views()) {
+        const ver = this.keyed.get(v)?.version;
+        if (isDecimalId(ver) && (id === void 0 || compareIds(ver, id) < 0)) id = ver;
+      }
+      return id;
     }
     /** Whether the application wants this subscription active. */
     get active() {
@@ -243,6 +561,7 @@
     }
     /** The client sent a subscribe; resume says whether it asked to resume. @internal */
     _sent(since, resume) {
+      this.snapshotAsked = false;
       this.sentSince = since;
       this.sentResume = resume;
       this.setState("subscribing");
@@ -251,9 +570,20 @@
     _lost() {
       if (this.wanted) this.setState("subscribing");
     }
+    /** The client sent a subscribe asking for fresh boards. @internal */
+    _snapshotSent() {
+      this.snapshotAsked = true;
+    }
     /** The server confirmed the subscribe. @internal */
     _subscribed(recovered) {
       if (!this.wanted) return void 0;
+      if (this.snapshotAsked && this.st === "subscribed") {
+        this.snapshotAsked = false;
+        if (recovered !== false) return void 0;
+        const resync2 = { channel: this.channel, reason: "not_recovered", since: this.sentSince };
+        this.emit("resync", resync2);
+        return { ctx: { channel: this.channel, resumed: true, recovered }, resync: resync2 };
+      }
       const again = this.confirmedBefore;
       const firstConfirm = this.st !== "subscribed";
       this.confirmedBefore = true;
@@ -290,16 +620,32 @@
      */
     _deliver(ev) {
       if (!this.wanted) return false;
+      const isBoard = ev.type === EventType.ScoreboardUpdate || ev.type === EventType.ScoreboardPatch;
       if (isDecimalId(ev.id)) {
-        const board = ev.type === EventType.ScoreboardUpdate;
-        const mark = board ? this.lastBoard : this.lastOther;
+        const k = `${ev.type}\0${ev.view ?? ""}`;
+        const mark = isBoard ? this.boardMarks.get(k) : this.lastOther;
         if (mark !== void 0 && compareIds(ev.id, mark) <= 0) return false;
-        if (board) this.lastBoard = ev.id;
+        if (isBoard) this.boardMarks.set(k, ev.id);
         else this.lastOther = ev.id;
       }
+      const change = isBoard ? this.keyed.handle(ev.type, ev.data, ev.id, ev.view, ev.base) : void 0;
       if (!reserved.has(ev.type)) this.emit(ev.type, ev);
       this.emit("event", ev);
+      if (change) this.boardChanged(change, ev.id);
       return true;
+    }
+    boardChanged(change, id) {
+      if (change.result === "gap" || change.result === "invalid") {
+        if (!this.snapshotWanted) {
+          this.snapshotWanted = true;
+          this.host.boardsWanted(this);
+        }
+        return;
+      }
+      if (change.result === "board") this.snapshotWanted = false;
+      if (change.result === "board" || change.result === "applied") {
+        this.emit("board", { ...change, channel: this.channel, board: this.board, id });
+      }
     }
   };
 
@@ -342,7 +688,8 @@
       WebSocket: options.WebSocket,
       EventSource: options.EventSource,
       fetch: options.fetch,
-      eventTypes: options.eventTypes
+      eventTypes: options.eventTypes,
+      boards: options.boards
     };
   }
 
@@ -483,6 +830,7 @@
     for (const c of p.channels) q.append("channel", c);
     if (p.ticket) q.set("ticket", p.ticket);
     if (p.lastEventId) q.set("last_event_id", p.lastEventId);
+    if (p.boards) q.set("boards", p.boards);
     return `${p.url}${p.url.includes("?") ? "&" : "?"}${q.toString()}`;
   }
   async function readRefusal(fetchFn, url) {
@@ -749,10 +1097,15 @@
       if (this.st === "disconnected") return;
       this.stop(LocalCode.DisconnectCalled, "disconnect called");
     }
+    /** The user the server authenticated (`auth_success.user`), if any. */
+    get user() {
+      return this.me;
+    }
     /**
      * Returns the subscription to channel, creating it and starting it. A
      * subscription to the same channel is shared: calling this twice returns
-     * the same object.
+     * the same object. options.boards (else the client's `boards` option) is
+     * sent as `boards` on every subscribe of this channel.
      *
      * `options.since` is an event id to resume from when the subscription
      * has no position of its own yet (a page restoring what it saw, or
@@ -769,6 +1122,7 @@
         sub = new Subscription(channel, this, (type) => this.listenType(type));
         this.subs.set(channel, sub);
       }
+      sub._configure(options);
       if (options.since !== void 0) sub._startAfter(options.since);
       sub.subscribe();
       return sub;
@@ -809,6 +1163,20 @@
         return;
       }
       this.queueSseRestart();
+    }
+    /** @internal */
+    boardsWanted(sub) {
+      const c = this.conn;
+      if (this.st === "disconnected" || !c || !c.opened || !sub.active) return;
+      if (c.name === "websocket") {
+        c.transport?.send({ type: "unsubscribe", channel: sub.channel });
+        this.sendSubscribe(c, sub, true);
+        return;
+      }
+      this.queueSseRestart();
+    }
+    boardsMode(sub) {
+      return sub.boardsMode ?? this.opts.boards;
     }
     added(name) {
       this.listenType(name);
@@ -940,16 +1308,19 @@
       }
       let lastEventId;
       for (const s of subs) {
-        const id = s.lastId;
+        const id = s._resumeId;
         if (id !== void 0 && (lastEventId === void 0 || compareIds(id, lastEventId) < 0)) lastEventId = id;
       }
       for (const s of subs) s._sent(lastEventId, lastEventId !== void 0);
+      const modes = subs.map((s) => this.boardsMode(s));
+      const boards = modes.includes("patch") ? "patch" : modes.includes("full") ? "full" : void 0;
       conn.transport = openEventSource(
         {
           url: this.urls.http,
           channels: subs.map((s) => s.channel),
           ticket,
           lastEventId,
+          boards,
           types: this.allTypes(),
           EventSource: Ctor,
           fetch: this.fetchFn()
@@ -982,11 +1353,20 @@
       conn.authId = `auth-${++this.authSeq}`;
       conn.transport?.send({ type: "auth", token, id: conn.authId });
     }
-    sendSubscribe(conn, sub) {
-      const since = sub.lastId;
+    /**
+     * Sends a subscribe: with `since` when the subscription has a position,
+     * `boards` when a mode is set, and `snapshot:true` after a board gap.
+     * fresh: only fresh boards are asked for, the subscription stays as it is.
+     */
+    sendSubscribe(conn, sub, fresh = false) {
+      const since = sub._resumeId;
       const msg = { type: "subscribe", channel: sub.channel };
       if (since !== void 0) msg.since = since;
-      sub._sent(since, since !== void 0);
+      const boards = this.boardsMode(sub);
+      if (boards !== void 0) msg.boards = boards;
+      if (since !== void 0 && sub.snapshotWanted) msg.snapshot = true;
+      if (fresh && sub.state === "subscribed") sub._snapshotSent();
+      else sub._sent(since, since !== void 0);
       conn.transport?.send(msg);
     }
     /** Handles the end of the current attempt or connection. */
@@ -1053,6 +1433,7 @@
         case ReplyType.AuthSuccess: {
           this.backoff.reset();
           if (typeof msg.expires === "number") this.tokens.expires = msg.expires;
+          if (typeof msg.user === "string" && msg.user !== "") this.me = msg.user;
           this.scheduleRefresh();
           this.emit("authenticated", { user: String(msg.user ?? ""), expires: this.tokens.expires });
           return;
@@ -1091,6 +1472,10 @@
         data: msg.data
       };
       if (msg.snapshot === true) ev.snapshot = true;
+      if (typeof msg.view === "string") ev.view = msg.view;
+      if (typeof msg.base === "string") ev.base = msg.base;
+      else if (typeof msg.base === "number") ev.base = String(msg.base);
+      if (typeof msg.jitter_ms === "number" && msg.jitter_ms > 0) ev.jitterMs = msg.jitter_ms;
       if (!sub._deliver(ev)) return;
       if (!reservedNames.has(ev.type)) this.emit(ev.type, ev);
       this.emit("event", ev);
@@ -1325,7 +1710,7 @@
     return l ? `${l} ${alias}` : alias ?? "?";
   };
   var shownProblems = "";
-  var lastResults = /* @__PURE__ */ new Map();
+  var shownRows = /* @__PURE__ */ new Map();
   function el(tag, cls, text) {
     const e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -1350,8 +1735,10 @@
     tr.append(el("th", "num", "Solved"), el("th", "num", "Penalty"));
     $("#scoreboard thead").replaceChildren(tr);
   }
-  function renderCell(c) {
+  function renderCell(alias, c) {
     const td = el("td", "p");
+    td.title = alias;
+    if (!c) return td;
     if (c.solved) {
       td.classList.add("ok");
       const s = el("span", "", c.attempts > 1 ? `+${c.attempts - 1}` : "+");
@@ -1361,27 +1748,43 @@
       td.classList.add("bad");
       td.append(el("span", "", `−${c.attempts}`));
     }
-    td.title = c.alias;
     return td;
   }
+  function renderRow(r, problems, moved) {
+    const tr = el("tr", moved ? "moved" : void 0);
+    tr.dataset.user = r.username;
+    tr.append(el("td", "num"), el("td", "user", r.username));
+    for (const alias of problems) tr.append(renderCell(alias, r.cells?.[alias]));
+    tr.append(el("td", "num", String(r.solved)), el("td", "num", String(r.penalty)));
+    return tr;
+  }
   function renderBoard(board) {
-    renderHead(board.problems);
-    const results = /* @__PURE__ */ new Map();
-    const rows = board.ranking.map((r) => {
-      const tr = el("tr");
-      tr.dataset.user = r.username;
-      const result = `${r.solved}/${r.penalty}`;
-      results.set(r.username, result);
-      const before = lastResults.get(r.username);
-      if (before !== void 0 && before !== result) tr.className = "moved";
-      tr.append(el("td", "num", String(r.place)), el("td", "user", r.username));
-      for (const c of r.problems) tr.append(renderCell(c));
-      tr.append(el("td", "num", String(r.solved)), el("td", "num", String(r.penalty)));
+    const problems = Array.isArray(board.data.problems) ? board.data.problems : [];
+    const headChanged = problems.join(",") !== shownProblems;
+    renderHead(problems);
+    const next = /* @__PURE__ */ new Map();
+    const rows = board.rows;
+    const trs = rows.map((r) => {
+      const had = shownRows.get(r.username);
+      const keep = had && had.row === r && !headChanged;
+      const tr = keep ? had.tr : renderRow(r, problems, had !== void 0 && had.row !== r);
+      if (keep) tr.classList.remove("moved");
+      next.set(r.username, { row: r, tr });
       return tr;
     });
-    lastResults = results;
-    $("#scoreboard tbody").replaceChildren(...rows);
-    $("#minute").textContent = `minute ${board.minute}`;
+    rows.forEach((r, i) => {
+      const prev = rows[i - 1];
+      const place = prev && prev.solved === r.solved && prev.penalty === r.penalty ? trs[i - 1]?.firstChild?.textContent ?? "" : String(i + 1);
+      const td = trs[i]?.firstChild;
+      if (td.textContent !== place) td.textContent = place;
+    });
+    shownRows = next;
+    const body = $("#scoreboard tbody");
+    trs.forEach((tr, i) => {
+      if (body.children[i] !== tr) body.insertBefore(tr, body.children[i] ?? null);
+    });
+    while (body.children.length > trs.length) body.lastElementChild?.remove();
+    $("#minute").textContent = `minute ${String(board.data.minute ?? 0)}`;
   }
   var maxFeed = 40;
   function ordinal(n) {
@@ -1400,8 +1803,18 @@
           el("span", "private", "private")
         ];
       case "scoreboard_update":
-        if (d.changed) return [document.createTextNode(`${d.changed.username} solved ${problemName(d.changed.problem)}, now ${ordinal(d.changed.place)}`)];
         return [document.createTextNode("new scoreboard")];
+      case "scoreboard_patch": {
+        const p = ev.data;
+        const moved = /* @__PURE__ */ new Map();
+        for (const m of p?.order ?? []) for (const [k, i] of Object.entries(m)) moved.set(k, i);
+        const parts = Object.entries(p?.rows ?? {}).map(([user, r]) => {
+          const at = moved.get(user);
+          const where = at === void 0 ? "" : `, up to ${ordinal(at + 1)}`;
+          return r ? `${user}: ${r.solved} solved, ${r.penalty} penalty${where}` : `${user} left`;
+        });
+        return [document.createTextNode(parts.join("; ") || "scoreboard")];
+      }
       case "clarification":
         return [document.createTextNode(`${problemName(d.problem)}: “${d.message}” — ${d.answer}`)];
       case "contest_update":
@@ -1423,12 +1836,11 @@
     const cfg = await fetchConfig();
     $("#contest").textContent = cfg.contest;
     renderHead(cfg.problems ?? []);
-    const board = new ArenacastClient({ url: cfg.events_url });
+    const board = new ArenacastClient({ url: cfg.events_url, boards: "patch" });
     showState(board, "conn-board");
     const follow = (token) => {
       const sub = board.subscribe(`/scoreboard/${token}`);
-      sub.on("scoreboard_update", (ev) => {
-        const b = ev.data?.scoreboard;
+      sub.on("board", ({ board: b }) => {
         if (b) renderBoard(b);
       });
       sub.on("contest_update", (ev) => {
@@ -1446,6 +1858,7 @@
     board.connect();
     const feed = new ArenacastClient({
       url: cfg.events_url,
+      boards: "patch",
       token: cfg.viewer_token,
       getToken: async () => (await fetchConfig()).viewer_token
     });

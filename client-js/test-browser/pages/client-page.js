@@ -25,6 +25,7 @@ const harness = {
   resyncs: [],
   transports: [],
   authenticated: [],
+  replies: [],
   gate,
   client: undefined,
   start(cfg) {
@@ -37,6 +38,10 @@ const harness = {
       maxReconnectDelay: 1500,
       transports: cfg.transports,
       WebSocket: cfg.gated ? GatedWebSocket : undefined,
+      boards: cfg.boards,
+    });
+    client.on('message', (m) => {
+      if (m.type === 'subscribed') harness.replies.push(m);
     });
     client.on('state', (s) => harness.states.push(s.newState));
     client.on('connected', (c) => harness.transports.push(c.transport));
@@ -44,10 +49,15 @@ const harness = {
     client.on('error', (e) => harness.errors.push({ source: e.source, code: e.code, message: e.message, channel: e.channel }));
     client.on('resync', (r) => harness.resyncs.push(r));
     client.on('authenticated', (a) => harness.authenticated.push(a));
-    client.on('event', (e) => harness.events.push({ type: e.type, channel: e.channel, id: e.id, data: e.data }));
+    client.on('event', (e) => harness.events.push({ type: e.type, channel: e.channel, id: e.id, view: e.view, base: e.base, jitterMs: e.jitterMs, data: cfg.boards ? undefined : e.data }));
     for (const ch of cfg.channels) client.subscribe(ch);
     client.connect();
     harness.client = client;
+  },
+  /** A channel's keyed board as plain JSON with its view and version, or null. */
+  board(channel) {
+    const b = harness.client.getSubscription(channel)?.board;
+    return b ? { view: b.view, version: b.version, data: JSON.parse(JSON.stringify(b.data)) } : null;
   },
   /** The ids of received events of a type. */
   ids(type) {
