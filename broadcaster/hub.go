@@ -250,10 +250,16 @@ func (h *hub) dispatch(ev *protocol.Event, now int64, full func() *protocol.Even
 	return n
 }
 
-// has reports whether routeName has subscribers on this node.
+// has reports whether routeName has subscribers on this node. The
+// snapshot cache asks it under its own lock, while a dispatch may hold the
+// shard's read lock and wait for the cache (a patch's whole board): so it
+// never waits for the shard (a writer queued there would block it behind
+// that dispatch), and a shard it cannot read at once counts as in use.
 func (h *hub) has(routeName string) bool {
 	sh := h.shard(routeName)
-	sh.mu.RLock()
+	if !sh.mu.TryRLock() {
+		return true
+	}
 	defer sh.mu.RUnlock()
 	return sh.routes[routeName] != nil
 }
