@@ -113,4 +113,3 @@ func publishNDJSONOverHTTP(t *testing.T, addr, key string) {
 	}
 	checkNDJSONResults(t, out.String())
 }
-
