@@ -140,6 +140,7 @@ type fanoutResult struct {
 	Clients    int          `json:"clients"`
 	Channels   int          `json:"channels"`
 	Payload    int          `json:"payload_bytes"`
+	Publish    string       `json:"publish"`
 	Connect    connectStats `json:"connect"`
 	RSSPerConn float64      `json:"server_rss_per_conn_bytes"`
 	Steps      []fanoutStep `json:"steps"`
@@ -169,7 +170,10 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 	}
 	base := b.server.sample()
 	logf("fanout: connecting %d clients over %d channel(s)", n, nch)
-	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload}
+	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload, Publish: "nats"}
+	if cfg.publishHTTP != "" {
+		res.Publish = fmt.Sprintf("http batches of <= %d, linger %s", cfg.publishBatch, cfg.publishLinger)
+	}
 	res.Connect = connectAll(ctx, clients, b.dialer, b.target, cfg.conc, false)
 	defer closeAll(clients)
 	if res.Connect.Failed > 0 {
@@ -233,6 +237,24 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// channels is the many-contests preset: fanout with --clients (default
+// 5,000) spread over --channels (default 500: 10 subscribers each) and, unless
+// --rates is given, 2,000, 5,000, 10,000 and 20,000 events/s in total.
+func (b *bench) channels(ctx context.Context) (*fanoutResult, error) {
+	c := *b
+	if c.cfg.clients <= 0 {
+		c.cfg.clients = 5000
+	}
+	if !c.cfg.channelsSet {
+		c.cfg.channels = 500
+	}
+	if !c.cfg.ratesSet {
+		c.cfg.rates = []float64{2000, 5000, 10000, 20000}
+	}
+	c.cfg.alias = b.cfg.alias + "-ch"
+	return c.fanout(ctx)
 }
 
 // ---- idle ----
