@@ -37,10 +37,25 @@ type publisher struct {
 	mu       sync.Mutex // guards batch and batchN
 	batch    []byte     // NDJSON of the events not yet sent
 	batchN   int
-	lastSend time.Time      // when the previous batch left; owned by paced's goroutine
-	sendQ    chan sendJob   // batches for the senders
-	inFlight sync.WaitGroup // batches queued or being sent
-	requests atomic.Uint64  // POST /publish requests sent
+	lastSend time.Time                 // when the previous batch left; owned by paced's goroutine
+	sendQ    chan sendJob              // batches for the senders
+	inFlight sync.WaitGroup            // batches queued or being sent
+	requests atomic.Uint64             // POST /publish requests sent
+	reqLat   atomic.Pointer[histogram] // POST /publish round trips of the current step
+}
+
+// takeRequestLatency returns the POST /publish round trips recorded since
+// the previous call (nil when publishing through NATS) and starts anew.
+func (p *publisher) takeRequestLatency() *latency {
+	if p.httpURL == "" {
+		return nil
+	}
+	h := p.reqLat.Swap(&histogram{})
+	if h == nil {
+		return nil
+	}
+	s := h.summary()
+	return &s
 }
 
 // sendJob is one batch for a sender.
@@ -59,6 +74,7 @@ func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Durati
 	p.token, p.batchMax, p.linger = token, max(batchMax, 1), linger
 	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: httpSenders}}
 	p.sendQ = make(chan sendJob, 64)
+	p.reqLat.Store(&histogram{})
 	for range httpSenders {
 		go p.sender()
 	}
@@ -82,7 +98,9 @@ func (p *publisher) post(job sendJob) {
 	req.Header.Set("Authorization", "Bearer "+p.token)
 	req.Header.Set("Content-Type", "application/x-ndjson")
 	p.requests.Add(1)
+	t0 := time.Now()
 	resp, err := p.client.Do(req)
+	defer func() { p.reqLat.Load().record(time.Since(t0)) }()
 	if err != nil {
 		p.failed.Add(uint64(job.n))
 		logf("publish: POST: %v", err)

@@ -126,6 +126,12 @@ func (f *fanoutResult) table(w io.Writer) {
 			s.ServerCPU, s.ServerCPUPerM, s.PerServerCPUSec, fmt.Sprintf("%.0f MiB", float64(s.ServerRSS)/(1<<20)), s.ToolCores, srv50, srv99)
 	}
 	tw.Flush()
+	for _, s := range f.Steps {
+		if r := s.PublishRequest; r != nil {
+			fmt.Fprintf(w, "%.0f ev/s: %d POST /publish (%s), round trip p50 %s p99 %s max %s ms\n",
+				s.TargetRate, r.Count, f.Publish, ms(r.P50), ms(r.P99), ms(r.Max))
+		}
+	}
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)
 	}
