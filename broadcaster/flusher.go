@@ -68,14 +68,16 @@ func (f *flusher) run() {
 		f.mu.Lock()
 		f.round, f.ready = f.ready, f.round[:0]
 		f.mu.Unlock()
+		now := f.last.UnixNano()
 		for i, s := range f.round {
-			s.flushOnce(f)
+			s.flushOnce(f, now)
 			f.round[i] = nil
 			if i%64 == 63 {
 				// Let the consumer and the readers run: on one core a
 				// round of thousands of writes would otherwise hold the
 				// processor for a whole time slice.
 				runtime.Gosched()
+				now = time.Now().UnixNano()
 			}
 		}
 	}
