@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"runtime"
 	"sync"
 	"time"
 )
@@ -31,6 +30,7 @@ type flusher struct {
 	// before the next.
 	round []*session
 	last  time.Time // when the previous round started
+	nap   netYield  // yields within a round
 }
 
 func newFlusher(pace time.Duration) *flusher {
@@ -57,7 +57,12 @@ func (f *flusher) run() {
 		f.mu.Lock()
 		if len(f.ready) == 0 {
 			f.running = false
+			// The next run may start as soon as mu is released: it
+			// gets a fresh netYield, this one is closed after.
+			nap := f.nap
+			f.nap = netYield{}
 			f.mu.Unlock()
+			nap.close()
 			return
 		}
 		f.mu.Unlock()
@@ -73,10 +78,12 @@ func (f *flusher) run() {
 			s.flushOnce(f, now)
 			f.round[i] = nil
 			if i%64 == 63 {
-				// Let the consumer and the readers run: on one core a
-				// round of thousands of writes would otherwise hold the
-				// processor for a whole time slice.
-				runtime.Gosched()
+				// Let the consumer, the readers and the network poller
+				// run: on one core a round of thousands of writes would
+				// otherwise hold the processor for a whole time slice,
+				// and sockets that became readable would wait for the
+				// runtime's 10 ms poll (netYield).
+				f.nap.yield()
 				now = time.Now().UnixNano()
 			}
 		}
