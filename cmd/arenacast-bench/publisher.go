@@ -108,6 +108,9 @@ func (p *publisher) post(job sendJob) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted && job.n == 1 {
+		return // a server without batches answered its one event
+	}
 	if resp.StatusCode != http.StatusOK {
 		p.failed.Add(uint64(job.n))
 		logf("publish: POST: %s: %.200s", resp.Status, body)
