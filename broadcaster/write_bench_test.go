@@ -110,10 +110,12 @@ func BenchmarkFlushDelivery(b *testing.B) {
 					b.Fatalf("delivered %d, want %d", got, n)
 				}
 				for _, s := range sessions {
+					s.flushOnce(f, 1)
+					// As if still in a round, so the next dispatch does not
+					// hand the session to the flusher's own goroutine.
 					s.mu.Lock()
 					s.writing = true
 					s.mu.Unlock()
-					s.flushOnce(f, 1)
 				}
 			}
 			if w := srv.stats.framesWritten.Load(); w < uint64(b.N*n) {
