@@ -135,7 +135,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.readyFile, "ready-file", "", "hold: create this file (holding the connected count) once the clients are connected")
 	fs.StringVar(&c.publishHTTP, "publish-http", "", "publish in NDJSON batches to POST /publish at this base URL (e.g. http://127.0.0.1:8080) instead of through NATS")
 	fs.StringVar(&c.publishKey, "publish-key", "", "--publish-http: the server's static --publish-key (empty: a publisher token minted with --key)")
-	fs.IntVar(&c.publishBatch, "publish-batch", 200, "--publish-http: most events per request")
+	fs.IntVar(&c.publishBatch, "publish-batch", 500, "--publish-http: most events per request")
 	fs.DurationVar(&c.publishLinger, "publish-linger", 5*time.Millisecond, "--publish-http: a partial batch leaves after this")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -39,6 +39,13 @@ echo "== fanout over SSE (same node, so its RSS per connection means nothing)"
 	--rates 50,250,500 --p99-limit 1s "$@"
 echo "JSON: ${OUT%.json}-sse.json"
 
+echo "== many contests: 5,000 clients over 500 channels, batched POST /publish (same node)"
+"${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
+	--key testdata/devkeys/dev.pem --server-pid "$pid" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" --timeout 60s \
+	--json "${OUT%.json}-channels.json" --preset channels --publish-http "http://127.0.0.1:$PORT" --concurrency 1000 \
+	--step 3s --p99-limit 2s "$@"
+echo "JSON: ${OUT%.json}-channels.json"
+
 # The node restart (SIGTERM, clients reconnect with backoff and resume):
 # its own node and NATS holder; restart.sh describes it.
 cleanup
