@@ -11,7 +11,7 @@ pin0=() pin1=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0=(taskset -c 0) pin1=(taskset -c 1); fi
 
 echo "== go test -bench (hot paths)"
-go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|AppendSSE|DecodeEvent|EncodeEvent|AppendDelivery|Verify' \
+go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|NetWakeDuringRound|AppendSSE|DecodeEvent|EncodeEvent|AppendDelivery|Verify' \
 	-benchtime 2000x -benchmem ./protocol/ ./broadcaster/ ./auth/ | grep -E '^(Benchmark|ok|FAIL)'
 # (a pattern with '/' matches per level, so this one runs on its own)
 go test -run '^$' -bench 'FlushDelivery/subs=100$' -benchtime 2000x -benchmem ./broadcaster/ | grep -E '^(Benchmark|ok|FAIL)'
