@@ -319,7 +319,7 @@ func (s *session) account(batch []*frame, now int64) {
 func (s *session) observeLatency(batch []*frame, now int64) {
 	for _, f := range batch {
 		if f != nil && f.stored != 0 {
-			if now == 0 {
+			if now < f.stored { // 0, or a clock read before this frame was stored
 				now = time.Now().UnixNano()
 			}
 			s.srv.stats.latency.observe(time.Duration(now - f.stored))
