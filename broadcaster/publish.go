@@ -131,16 +131,24 @@ func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items 
 	defer cancel()
 	ids, errs := s.storeBatch(ctx, evs)
 	failed := 0
+	var firstErr error
 	for k, ev := range evs {
 		r := &results[at[k]]
 		r.Channel = ev.Channel
 		if errs[k] != nil {
-			s.log.Error("publish failed", "channel", ev.Channel, "type", ev.Type, "err", errs[k])
+			if firstErr == nil {
+				firstErr = errs[k]
+			}
 			r.Error, r.Message = protocol.ErrInternal, "the event stream is unavailable"
 			failed++
 			continue
 		}
 		r.ID = protocol.IDString(ids[k])
+	}
+	if firstErr != nil {
+		// One line per batch, not per event: a stream outage would
+		// otherwise log a thousand lines per request.
+		s.log.Error("batch publish failed", "events", failed, "of", len(items), "first_err", firstErr)
 	}
 	bad := len(items) - len(evs)
 	s.stats.published.Add(uint64(len(evs) - failed))
