@@ -239,3 +239,37 @@ func TestPublishBatchLarge(t *testing.T) {
 		prev = id
 	}
 }
+
+// TestPublishBatchStreamRefuses: an event the stream itself refuses (here:
+// larger than the stream's message limit, which this node's own
+// --max-event-size lets through) fails alone with internal_error, between
+// events that are stored; alone, it is answered 503.
+func TestPublishBatchStreamRefuses(t *testing.T) {
+	for _, busKind := range []string{"batch", "plain"} {
+		t.Run(busKind, func(t *testing.T) {
+			e := newEnv(t, func(o *broadcaster.Options) {
+				o.MaxEventSize = 128 << 10 // the stream keeps natsbus's 64 KiB
+				if busKind == "plain" {
+					o.Bus = plainBus{o.Bus}
+				}
+			})
+			huge := ev("/contest/s1", `"`+strings.Repeat("x", 70000)+`"`)
+			code, body := postPublish(t, e, "application/x-ndjson", ev("/contest/s1", `1`)+"\n"+huge+"\n"+ev("/contest/s1", `2`))
+			if code != 200 {
+				t.Fatalf("status %d: %s", code, body)
+			}
+			var rep batchReply
+			if err := json.Unmarshal(body, &rep); err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Results) != 3 || rep.Results[0].ID == "" || rep.Results[2].ID == "" ||
+				rep.Results[1].Error != "internal_error" || rep.Results[1].Channel != "/contest/s1" || rep.Results[1].ID != "" ||
+				rep.Published != 2 || rep.Failed != 1 {
+				t.Fatalf("results %s: want the middle event refused by the stream alone", body)
+			}
+			if code, body := postPublish(t, e, "", huge); code != 503 {
+				t.Fatalf("the refused event alone: %d %s, want 503", code, body)
+			}
+		})
+	}
+}
