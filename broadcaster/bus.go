@@ -33,3 +33,13 @@ type Bus interface {
 
 // ErrBusClosed is returned by a Bus used after Close.
 var ErrBusClosed = errors.New("event bus closed")
+
+// BatchPublisher is a Bus that stores many events with one wait instead of
+// one round trip each (natsbus: asynchronous JetStream publishes in a
+// bounded window). POST /publish batches use it when the Bus has it, and
+// Publish event by event otherwise.
+type BatchPublisher interface {
+	// PublishBatch stores evs (already validated) in order and returns,
+	// for each, its id or the error that kept it from the stream.
+	PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64, []error)
+}

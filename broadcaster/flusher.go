@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"runtime"
 	"sync"
 	"time"
 )
@@ -39,6 +38,7 @@ type flusher struct {
 	// before the next.
 	round []*session
 	last  time.Time // when the previous round started
+	nap   netYield  // yields within a round
 	// perSession is the measured cost of writing one session in a round
 	// (a moving average over rounds); 0 until a round was written.
 	perSession time.Duration
@@ -93,7 +93,12 @@ func (f *flusher) run() {
 		f.mu.Lock()
 		if len(f.ready) == 0 {
 			f.running = false
+			// The next run may start as soon as mu is released: it
+			// gets a fresh netYield, this one is closed after.
+			nap := f.nap
+			f.nap = netYield{}
 			f.mu.Unlock()
+			nap.close()
 			return
 		}
 		n := len(f.ready)
@@ -105,14 +110,18 @@ func (f *flusher) run() {
 		f.mu.Lock()
 		f.round, f.ready = f.ready, f.round[:0]
 		f.mu.Unlock()
+		now := f.last.UnixNano()
 		for i, s := range f.round {
-			s.flushOnce(f)
+			s.flushOnce(f, now)
 			f.round[i] = nil
 			if i%64 == 63 {
-				// Let the consumer and the readers run: on one core a
-				// round of thousands of writes would otherwise hold the
-				// processor for a whole time slice.
-				runtime.Gosched()
+				// Let the consumer, the readers and the network poller
+				// run: on one core a round of thousands of writes would
+				// otherwise hold the processor for a whole time slice,
+				// and sockets that became readable would wait for the
+				// runtime's 10 ms poll (netYield).
+				f.nap.yield()
+				now = time.Now().UnixNano()
 			}
 		}
 		f.measure(time.Since(f.last), len(f.round))

@@ -11,5 +11,9 @@ import (
 // goroutine (session.writeLoop) and blocking writes.
 func socketOf(net.Conn) syscall.RawConn { return nil }
 
-// writeNonBlocking is never called without a socket from socketOf.
-func writeNonBlocking(syscall.RawConn, []byte) (int, error) { return 0, nil }
+// nbWriter is never used without a socket from socketOf.
+type nbWriter struct{}
+
+func newNBWriter(syscall.RawConn) *nbWriter { return &nbWriter{} }
+
+func (*nbWriter) write([]byte) (int, error) { return 0, nil }

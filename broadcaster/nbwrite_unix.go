@@ -22,18 +22,39 @@ func socketOf(c net.Conn) syscall.RawConn {
 	return sc
 }
 
-// writeNonBlocking writes what sc's send buffer takes now, without
-// waiting: n is 0 when it is full. The caller serializes writes to sc.
-func writeNonBlocking(sc syscall.RawConn, b []byte) (n int, err error) {
-	var werr error
-	err = sc.Write(func(fd uintptr) bool {
+// nbWriter writes one socket without waiting. Its callback for
+// RawConn.Write is made once: a closure per write, capturing the buffer and
+// the results, cost three allocations per write, which at fan-out is one
+// write per delivery (TestTryWriteAllocs). Not safe for concurrent use: the
+// caller serializes writes (rawConn.mu).
+type nbWriter struct {
+	sc   syscall.RawConn
+	b    []byte // the bytes of the write in progress
+	n    int
+	werr error
+	fn   func(fd uintptr) bool
+}
+
+func newNBWriter(sc syscall.RawConn) *nbWriter {
+	w := &nbWriter{sc: sc}
+	w.fn = func(fd uintptr) bool {
 		for {
-			n, werr = syscall.Write(int(fd), b)
-			if werr != syscall.EINTR {
+			w.n, w.werr = syscall.Write(int(fd), w.b)
+			if w.werr != syscall.EINTR {
 				return true // never wait for the poller: the caller hands off instead
 			}
 		}
-	})
+	}
+	return w
+}
+
+// write writes what the socket's send buffer takes now, without waiting:
+// n is 0 when it is full.
+func (w *nbWriter) write(b []byte) (n int, err error) {
+	w.b = b
+	err = w.sc.Write(w.fn)
+	n, werr := w.n, w.werr
+	w.b, w.werr = nil, nil
 	switch {
 	case err != nil:
 		return 0, err

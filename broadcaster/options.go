@@ -31,6 +31,11 @@ type Options struct {
 	MaxMessageSize int64
 	// MaxEventSize bounds one publisher event. Defaults to 64 KiB.
 	MaxEventSize int
+	// MaxPublishBatch bounds the events of one POST /publish batch, and
+	// MaxPublishBytes its body; a batch over either is refused whole
+	// (413). Defaults 1,000 events and 4 MiB (at least MaxEventSize).
+	MaxPublishBatch int
+	MaxPublishBytes int
 	// MaxSubscriptions caps subscriptions per connection. Defaults to 100.
 	MaxSubscriptions int
 	// MessageRate and MessageBurst bound client messages per second on one
@@ -173,6 +178,9 @@ func (o Options) withDefaults() Options {
 		o.MaxMessageSize = protocol.MaxClientMessage
 	}
 	def(&o.MaxEventSize, protocol.DefaultMaxEventSize)
+	def(&o.MaxPublishBatch, 1000)
+	def(&o.MaxPublishBytes, 4<<20)
+	o.MaxPublishBytes = max(o.MaxPublishBytes, o.MaxEventSize)
 	def(&o.MaxSubscriptions, 100)
 	if o.MessageRate <= 0 {
 		o.MessageRate = 20

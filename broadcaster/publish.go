@@ -1,19 +1,28 @@
 package broadcaster
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/arenacast/arenacast/protocol"
 )
 
-// servePublish answers POST /publish: a publisher credential and one event.
+// publishTimeout bounds the stream's answer to one POST /publish request.
+const publishTimeout = 10 * time.Second
+
+// servePublish answers POST /publish: a publisher credential and one event,
+// or a batch of events (a JSON array, or NDJSON: one event per line),
+// each answered in order with its id or its own error.
 func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
@@ -25,27 +34,62 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", s.publisherRefusal(r))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxEventSize)))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxPublishBytes)))
 	if err != nil {
 		s.stats.publishRefused.Add(1)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeJSONError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "", "event is over the size limit")
+			writeJSONError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "",
+				fmt.Sprintf("the request is over the %d-byte limit; nothing was published", s.opts.MaxPublishBytes))
 			return
 		}
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", "reading the body failed")
 		return
 	}
-	ev, err := protocol.DecodeEvent(body, s.opts.MaxEventSize)
+	items, batch, err := splitPublishBody(body, ndjsonRequest(r))
+	if err != nil {
+		s.stats.publishRefused.Add(1)
+		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", err.Error()+"; nothing was published")
+		return
+	}
+	if !batch {
+		s.publishOne(w, r.Context(), body)
+		return
+	}
+	if len(items) > s.opts.MaxPublishBatch {
+		s.stats.publishRefused.Add(1)
+		writeJSONError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "",
+			fmt.Sprintf("%d events is over the %d-event batch limit; nothing was published", len(items), s.opts.MaxPublishBatch))
+		return
+	}
+	s.publishBatch(w, r.Context(), items)
+}
+
+// decodePublished turns one event a publisher sent (alone or in a batch)
+// into a validated event: the one check every published event passes.
+func (s *Server) decodePublished(raw []byte) (*protocol.Event, error) {
+	ev, err := protocol.DecodeEvent(raw, s.opts.MaxEventSize)
 	if err == nil && protocol.BoardType(ev.Type) {
 		err = s.snaps.check(ev) // a patch that does not fit the board this node holds
 	}
+	return ev, err
+}
+
+// publishOne answers a request holding one event, as before batches:
+// 202 {"id","channel"}, or one error for the request.
+func (s *Server) publishOne(w http.ResponseWriter, ctx context.Context, body []byte) {
+	if len(body) > s.opts.MaxEventSize {
+		s.stats.publishRefused.Add(1)
+		writeJSONError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "", "event is over the size limit")
+		return
+	}
+	ev, err := s.decodePublished(body)
 	if err != nil {
 		s.stats.publishRefused.Add(1)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", err.Error())
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
 	defer cancel()
 	id, err := s.opts.Bus.Publish(ctx, ev)
 	if err != nil {
@@ -56,7 +100,152 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	s.stats.published.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
-	json.NewEncoder(w).Encode(map[string]string{"id": protocol.IDString(id), "channel": ev.Channel})
+	b := append([]byte(`{"id":"`), protocol.IDString(id)...)
+	b = append(b, `","channel":`...)
+	b = strconv.AppendQuote(b, ev.Channel)
+	w.Write(append(b, "}\n"...))
+}
+
+// publishResult is one event's answer in a batch: id and channel, or error
+// (with channel when the event named a valid one) and message.
+type publishResult struct {
+	ID      string             `json:"id,omitempty"`
+	Channel string             `json:"channel,omitempty"`
+	Error   protocol.ErrorCode `json:"error,omitempty"`
+	Message string             `json:"message,omitempty"`
+}
+
+// publishBatch validates every item (a malformed one fails alone), stores
+// the valid ones in order with one wait, and answers 200 with one result per
+// item in the request's order.
+func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items [][]byte) {
+	results := make([]publishResult, len(items))
+	evs := make([]*protocol.Event, 0, len(items))
+	at := make([]int, 0, len(items)) // evs[k] answers results[at[k]]
+	for i, raw := range items {
+		ev, err := s.decodePublished(raw)
+		if err != nil {
+			results[i] = publishResult{Error: protocol.ErrBadRequest, Message: err.Error()}
+			continue
+		}
+		evs = append(evs, ev)
+		at = append(at, i)
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	ids, errs := s.storeBatch(ctx, evs)
+	failed := 0
+	var firstErr error
+	for k, ev := range evs {
+		r := &results[at[k]]
+		r.Channel = ev.Channel
+		if errs[k] != nil {
+			if firstErr == nil {
+				firstErr = errs[k]
+			}
+			r.Error, r.Message = protocol.ErrInternal, "the event stream is unavailable"
+			failed++
+			continue
+		}
+		r.ID = protocol.IDString(ids[k])
+	}
+	if firstErr != nil {
+		// One line per batch, not per event: a stream outage would
+		// otherwise log a thousand lines per request.
+		s.log.Error("batch publish failed", "events", failed, "of", len(items), "first_err", firstErr)
+	}
+	bad := len(items) - len(evs)
+	s.stats.published.Add(uint64(len(evs) - failed))
+	s.stats.publishRefused.Add(uint64(bad))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	json.NewEncoder(w).Encode(struct {
+		Results   []publishResult `json:"results"`
+		Published int             `json:"published"`
+		Failed    int             `json:"failed"`
+	}{results, len(evs) - failed, failed + bad})
+}
+
+// storeBatch puts evs on the stream in order: with one wait when the Bus
+// is a BatchPublisher, else one Publish after another.
+func (s *Server) storeBatch(ctx context.Context, evs []*protocol.Event) ([]uint64, []error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	if bp, ok := s.opts.Bus.(BatchPublisher); ok {
+		return bp.PublishBatch(ctx, evs)
+	}
+	ids, errs := make([]uint64, len(evs)), make([]error, len(evs))
+	for i, ev := range evs {
+		ids[i], errs[i] = s.opts.Bus.Publish(ctx, ev)
+	}
+	return ids, errs
+}
+
+// ndjsonRequest reports whether the request says its body is NDJSON
+// (application/x-ndjson, application/ndjson or application/jsonl).
+func ndjsonRequest(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil {
+		return false
+	}
+	switch mt {
+	case "application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines":
+		return true
+	}
+	return false
+}
+
+// splitPublishBody tells a single event from a batch and splits a batch
+// into its events:
+//
+//   - a body starting with '[' is a JSON array of events; an array that is
+//     not valid JSON is refused whole (its elements cannot be told apart),
+//     while an element that is valid JSON but not a valid event fails alone;
+//   - an NDJSON body (said by ndjson, the Content-Type, or seen: the first
+//     non-blank line is a whole JSON value and more non-blank lines follow)
+//     holds one event per non-blank line; a malformed line fails alone;
+//   - anything else is one event, answered as before batches existed.
+func splitPublishBody(body []byte, ndjson bool) (items [][]byte, batch bool, err error) {
+	trimmed := bytes.TrimLeft(body, " \t\r\n")
+	if !ndjson && len(trimmed) > 0 && trimmed[0] == '[' {
+		var arr []json.RawMessage
+		if err := json.Unmarshal(trimmed, &arr); err != nil {
+			return nil, true, fmt.Errorf("not a JSON array of events: %s", jsonArrayErrorText(err))
+		}
+		if len(arr) == 0 {
+			return nil, true, errors.New("the batch is empty")
+		}
+		items = make([][]byte, len(arr))
+		for i, raw := range arr {
+			items[i] = raw
+		}
+		return items, true, nil
+	}
+	for line := range bytes.SplitSeq(body, []byte("\n")) {
+		if line = bytes.TrimSpace(line); len(line) > 0 {
+			items = append(items, line)
+		}
+	}
+	if ndjson {
+		if len(items) == 0 {
+			return nil, true, errors.New("the batch is empty")
+		}
+		return items, true, nil
+	}
+	if len(items) > 1 && json.Valid(items[0]) {
+		return items, true, nil
+	}
+	return nil, false, nil
+}
+
+// jsonArrayErrorText describes a JSON error without echoing input values.
+func jsonArrayErrorText(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return "syntax error at byte " + strconv.FormatInt(se.Offset, 10)
+	}
+	return "not an array"
 }
 
 // publisherAllowed checks the bearer credential: the static publish key or

@@ -339,9 +339,7 @@ func (s *session) takeBatch() []*frame {
 
 // wrote accounts for a written batch and recycles it.
 func (s *session) wrote(batch []*frame) {
-	s.observeLatency(batch)
-	s.srv.stats.framesWritten.Add(uint64(len(batch)))
-	clear(batch)
+	s.account(batch, 0)
 	if cap(batch) <= 256 {
 		s.mu.Lock()
 		s.spare = batch[:0]
@@ -349,13 +347,24 @@ func (s *session) wrote(batch []*frame) {
 	}
 }
 
+// account counts a written batch, records its latency (at now, unix nanos;
+// 0: read the clock) and clears it for reuse.
+func (s *session) account(batch []*frame, now int64) {
+	s.observeLatency(batch, now)
+	s.srv.stats.framesWritten.Add(uint64(len(batch)))
+	clear(batch)
+}
+
 // observeLatency records the publish-to-write latency of the oldest event
-// frame of a written batch: one clock read and one histogram add per
-// write, not per frame.
-func (s *session) observeLatency(batch []*frame) {
+// frame of a written batch: one histogram add per write, not per frame,
+// and at most one clock read (none when the flusher passes its own).
+func (s *session) observeLatency(batch []*frame, now int64) {
 	for _, f := range batch {
 		if f != nil && f.stored != 0 {
-			s.srv.stats.latency.observe(time.Duration(time.Now().UnixNano() - f.stored))
+			if now < f.stored { // 0, or a clock read before this frame was stored
+				now = time.Now().UnixNano()
+			}
+			s.srv.stats.latency.observe(time.Duration(now - f.stored))
 			return
 		}
 	}
@@ -560,7 +569,9 @@ type nonBlockingWriter interface {
 // writeLoop. Sessions that still have frames queued go to f's next round.
 // Nothing here waits for one connection: a failed write is closed on a
 // goroutine of its own (leaving the hub waits for a fan-out in progress).
-func (s *session) flushOnce(f *flusher) {
+// now (unix nanos) is the flusher's clock, read once per few sessions,
+// for the latency histogram.
+func (s *session) flushOnce(f *flusher, now int64) {
 	if !s.wmu.TryLock() {
 		return // a closer holds wmu: the session is closed
 	}
@@ -585,12 +596,16 @@ func (s *session) flushOnce(f *flusher) {
 		return
 	}
 	s.wmu.Unlock()
-	s.wrote(batch)
+	s.account(batch, now)
 	if err != nil {
 		go s.shutdown(closeGone)
 		return
 	}
+	// One lock for recycling the batch and deciding the next round.
 	s.mu.Lock()
+	if cap(batch) <= 256 && !s.closed {
+		s.spare = batch[:0]
+	}
 	more := !s.closed && len(s.queue) > 0
 	if !more {
 		s.writing = false

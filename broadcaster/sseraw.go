@@ -107,7 +107,7 @@ func finishStream(raw *rawConn, code protocol.CloseCode) {
 			raw.Conn.Write([]byte("event: close\ndata: " + msg + "\n\n"))
 		}
 		raw.hmu.Lock()
-		raw.closeSent = true
+		raw.closeSent.Store(true)
 		raw.hmu.Unlock()
 		raw.mu.Unlock()
 	}

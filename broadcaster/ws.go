@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -292,12 +293,16 @@ type rawConn struct {
 	// appendMessages); nil: WebSocket text messages. SSE sets appendSSEs.
 	encode func(b []byte, frames []*frame, pack bool, flush func([]byte) error) ([]byte, error)
 	mu     sync.Mutex // serializes writes to Conn
+	nb     *nbWriter  // sc's non-blocking writes, made at the first; guarded by mu
 
-	// hmu guards closeSent and closeHook. It is not mu, so a closer can
-	// register its hook while a writer blocked on a peer that stopped
-	// reading holds mu.
-	hmu       sync.Mutex
-	closeSent bool   // the library wrote a close frame: no data may follow
+	// hmu guards closeHook and the setting of closeSent. It is not mu, so
+	// a closer can register its hook while a writer blocked on a peer that
+	// stopped reading holds mu.
+	hmu sync.Mutex
+	// closeSent: the library wrote a close frame, so no data may follow.
+	// Set under hmu (with the hook's decision) and read without it by
+	// every write.
+	closeSent atomic.Bool
 	closeHook func() // called once the close frame is written
 }
 
@@ -309,7 +314,7 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if isClose {
 		c.hmu.Lock()
-		c.closeSent = true
+		c.closeSent.Store(true)
 		hook := c.closeHook
 		c.closeHook = nil
 		c.hmu.Unlock()
@@ -324,7 +329,7 @@ func (c *rawConn) Write(p []byte) (int, error) {
 // (at once if one was). It never waits for a write in progress.
 func (c *rawConn) onCloseFrame(f func()) {
 	c.hmu.Lock()
-	sent := c.closeSent
+	sent := c.closeSent.Load()
 	if !sent {
 		c.closeHook = f
 	}
@@ -378,11 +383,7 @@ func (c *rawConn) encoder() func([]byte, []*frame, bool, func([]byte) error) ([]
 }
 
 // closeSentNow reports whether the library has written a close frame.
-func (c *rawConn) closeSentNow() bool {
-	c.hmu.Lock()
-	defer c.hmu.Unlock()
-	return c.closeSent
-}
+func (c *rawConn) closeSentNow() bool { return c.closeSent.Load() }
 
 // tryWriteMessages is writeMessages with non-blocking system calls, about
 // rawMax bytes each (packed frames: all in one). When the socket takes everything it returns a nil
@@ -394,20 +395,16 @@ func (c *rawConn) closeSentNow() bool {
 // needs sc (a socket).
 func (c *rawConn) tryWriteMessages(frames []*frame, pack bool) (finish func() error, err error) {
 	if !c.mu.TryLock() {
-		return func() error { return c.writeMessages(frames, pack) }, nil
+		return c.blockingWrite(frames, pack), nil
 	}
 	if c.closeSentNow() {
 		c.mu.Unlock()
 		return nil, net.ErrClosed
 	}
+	// Nothing on this path escapes (TestTryWriteAllocs): the slow path
+	// takes its state as arguments of finishLater.
 	bp := rawBufs.Get().(*[]byte)
 	b := (*bp)[:0]
-	release := func() {
-		if cap(b) <= 2*rawMax {
-			*bp = b[:0]
-			rawBufs.Put(bp)
-		}
-	}
 	for len(frames) > 0 {
 		k := len(frames) // packed: one piece, so runs pack as writeMessages packs them
 		if !pack {
@@ -415,29 +412,51 @@ func (c *rawConn) tryWriteMessages(frames []*frame, pack bool) (finish func() er
 		}
 		b, _ = c.encoder()(b[:0], frames[:k], pack, nil)
 		frames = frames[k:]
-		n, err := writeNonBlocking(c.sc, b)
+		if c.nb == nil {
+			c.nb = newNBWriter(c.sc)
+		}
+		n, err := c.nb.write(b)
 		if err != nil {
 			c.mu.Unlock()
-			release()
+			releaseRawBuf(bp, b)
 			return nil, err
 		}
 		if n < len(b) {
-			rest := frames
-			return func() error {
-				_, err := c.Conn.Write(b[n:])
-				if err == nil && len(rest) > 0 {
-					b = b[:0]
-					err = c.writeMessagesLocked(&b, rest, pack)
-				}
-				c.mu.Unlock()
-				release()
-				return err
-			}, nil
+			return c.finishLater(bp, b, n, frames, pack), nil
 		}
 	}
 	c.mu.Unlock()
-	release()
+	releaseRawBuf(bp, b)
 	return nil, nil
+}
+
+// blockingWrite is tryWriteMessages's finish when the library holds mu.
+func (c *rawConn) blockingWrite(frames []*frame, pack bool) func() error {
+	return func() error { return c.writeMessages(frames, pack) }
+}
+
+// finishLater is tryWriteMessages's finish when the socket took n bytes of
+// b: it writes the rest of b and then rest, blocking, and unlocks mu.
+func (c *rawConn) finishLater(bp *[]byte, b []byte, n int, rest []*frame, pack bool) func() error {
+	return func() error {
+		_, err := c.Conn.Write(b[n:])
+		if err == nil && len(rest) > 0 {
+			b = b[:0]
+			err = c.writeMessagesLocked(&b, rest, pack)
+		}
+		c.mu.Unlock()
+		releaseRawBuf(bp, b)
+		return err
+	}
+}
+
+// releaseRawBuf returns a write buffer (b, grown from *bp) to rawBufs
+// unless it grew too large to keep.
+func releaseRawBuf(bp *[]byte, b []byte) {
+	if cap(b) <= 2*rawMax {
+		*bp = b[:0]
+		rawBufs.Put(bp)
+	}
 }
 
 // chunkOf returns how many of frames (at least one) encode to about rawMax

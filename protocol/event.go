@@ -116,6 +116,22 @@ func DecodeEvent(b []byte, maxSize int) (*Event, error) {
 	if len(b) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrBadEvent, len(b), maxSize)
 	}
+	ev, ok := decodeEventFast(b)
+	if !ok {
+		var err error
+		if ev, err = decodeEventJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	if err := ev.Validate(); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// decodeEventJSON is DecodeEvent's general path, encoding/json with
+// unknown fields refused; it also words every error.
+func decodeEventJSON(b []byte) (*Event, error) {
 	var ev Event
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -124,9 +140,6 @@ func DecodeEvent(b []byte, maxSize int) (*Event, error) {
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("%w: trailing data after the event object", ErrBadEvent)
-	}
-	if err := ev.Validate(); err != nil {
-		return nil, err
 	}
 	return &ev, nil
 }

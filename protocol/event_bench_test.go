@@ -21,6 +21,22 @@ func BenchmarkDecodeEvent(b *testing.B) {
 	}
 }
 
+// BenchmarkDecodeEventJSON is DecodeEvent's general path (encoding/json),
+// which events outside the fast path's form take.
+func BenchmarkDecodeEventJSON(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchEventJSON)))
+	for b.Loop() {
+		ev, err := decodeEventJSON(benchEventJSON)
+		if err == nil {
+			err = ev.Validate()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkEncodeEvent is the publisher form (arenacast publish, POST
 // /publish).
 func BenchmarkEncodeEvent(b *testing.B) {

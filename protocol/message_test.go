@@ -171,7 +171,11 @@ func FuzzDecodeClientMessage(f *testing.F) {
 
 func FuzzDecodeEvent(f *testing.F) {
 	f.Add([]byte(`{"type":"run_update","channel":"/contest/a","data":{}}`))
+	for _, seed := range decodeEventCases {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkFastDecode(t, b)
 		ev, err := DecodeEvent(b, 0)
 		if err != nil {
 			return
@@ -238,5 +242,64 @@ func TestEventEncodeKeepsData(t *testing.T) {
 	back, err := DecodeEvent(out, 0)
 	if err != nil || string(back.Data) != string(ev.Data) || back.User != "u" || !back.Public {
 		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+}
+
+// decodeEventCases are inputs on both sides of decodeEventFast's edge:
+// each must decode exactly as encoding/json does (or be left to it).
+var decodeEventCases = []string{
+	`{"type":"run_update","channel":"/contest/a","user":"u","public":true,"data":{"a":[1,{"b":"}"}]}}`,
+	` { "type" : "run_update" , "channel":"/contest/a", "public" : false, "data" : "x\"}" } ` + "\n",
+	`{"type":"run_update","channel":"/contest/a","data":null}`,
+	`{"type":"run_update","channel":"/contest/a","data":12.5e3}`,
+	`{"type":"run_update","channel":"/contest/a"}`,
+	`{}`,
+	`{"type":"run_update","channel":"/contest/a","data":{}}x`,
+	`{"type":"run_update","channel":"/contest/a","data":{}}{}`,
+	`{"type":"run_update","type":"x","channel":"/contest/a","data":{}}`,
+	`{"Type":"run_update","channel":"/contest/a","data":{}}`,
+	`{"type":"run\u005fupdate","channel":"/contest/a","data":{}}`,
+	`{"type":"run_update","channel":"/contest/a","public":null,"data":{}}`,
+	`{"type":"run_update","channel":"/contest/a","user":null,"data":{}}`,
+	`{"type":"run_update","channel":"/contest/a","data":{nope}}`,
+	`{"type":"run_update","channel":"/contest/a","data":[1,2}`,
+	`{"type":"run_update","channel":"/contest/a","data":tru}`,
+	`{"type":"run_update","channel":"/contest/a","pubilc":true,"data":{}}`,
+	`{"type":"run_update","channel":"/contest/a","data":{},}`,
+	`{"type":"run_update","channel":"/contest/a","data":"\xff"}`,
+	"{\"type\":\"run_update\",\"channel\":\"/contest/a\",\"data\":\"\xff\"}",
+	`[{"type":"run_update","channel":"/contest/a","data":{}}]`,
+}
+
+// checkFastDecode: when decodeEventFast takes b, encoding/json must accept
+// it too, with the same event.
+func checkFastDecode(t *testing.T, b []byte) {
+	t.Helper()
+	fast, ok := decodeEventFast(b)
+	if !ok {
+		return
+	}
+	slow, err := decodeEventJSON(b)
+	if err != nil {
+		t.Fatalf("%q: the fast path took it, encoding/json refused it: %v", b, err)
+	}
+	if fast.Type != slow.Type || fast.Channel != slow.Channel || fast.User != slow.User || fast.Public != slow.Public ||
+		string(fast.Data) != string(slow.Data) || (fast.Data == nil) != (slow.Data == nil) {
+		t.Fatalf("%q: fast %+v, encoding/json %+v", b, fast, slow)
+	}
+}
+
+// TestDecodeEventFast: the common form takes the fast path, the rest falls
+// back, and both agree with encoding/json.
+func TestDecodeEventFast(t *testing.T) {
+	for i, c := range decodeEventCases {
+		checkFastDecode(t, []byte(c))
+		want := i < 6 || i == 19 // 19: json.Valid takes invalid UTF-8, as encoding/json does
+		if _, ok := decodeEventFast([]byte(c)); ok != want {
+			t.Errorf("case %d %q: fast path %v, want %v", i, c, ok, want)
+		}
+	}
+	if _, ok := decodeEventFast(benchEventJSON); !ok {
+		t.Error("the benchmark's event does not take the fast path")
 	}
 }

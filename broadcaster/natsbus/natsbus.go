@@ -306,6 +306,61 @@ func (b *Bus) Publish(ctx context.Context, ev *protocol.Event) (uint64, error) {
 	return ack.Sequence, nil
 }
 
+// publishWindow bounds the asynchronous publishes one PublishBatch keeps
+// unacknowledged: enough to keep the stream busy, few enough that one
+// large batch does not fill the connection's pending limit for everyone.
+const publishWindow = 256
+
+var _ broadcaster.BatchPublisher = (*Bus)(nil)
+
+// PublishBatch stores evs in order with asynchronous JetStream publishes,
+// at most publishWindow unacknowledged at a time, and returns each event's
+// stream sequence or its error. The publishes leave on one connection in
+// order, so the ids increase along the batch.
+func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64, []error) {
+	ids := make([]uint64, len(evs))
+	errs := make([]error, len(evs))
+	futs := make([]jetstream.PubAckFuture, len(evs))
+	wait := func(i int) {
+		f := futs[i]
+		if f == nil {
+			return
+		}
+		select {
+		case ack := <-f.Ok():
+			ids[i] = ack.Sequence
+		case err := <-f.Err():
+			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", f.Msg().Subject, err)
+		case <-ctx.Done():
+			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", f.Msg().Subject, ctx.Err())
+		}
+	}
+	waited := 0
+	for i, ev := range evs {
+		for i-waited >= publishWindow {
+			wait(waited)
+			waited++
+		}
+		subj, err := b.Subject(ev.Parsed)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		data, err := ev.Encode()
+		if err != nil {
+			errs[i] = fmt.Errorf("natsbus: encoding event: %w", err)
+			continue
+		}
+		if futs[i], err = b.js.PublishAsync(subj, data); err != nil {
+			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
+		}
+	}
+	for ; waited < len(evs); waited++ {
+		wait(waited)
+	}
+	return ids, errs
+}
+
 // LastID returns the stream's last sequence.
 func (b *Bus) LastID(ctx context.Context) (uint64, error) {
 	info, err := b.stream.Info(ctx)

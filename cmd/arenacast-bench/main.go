@@ -19,9 +19,12 @@
 //	publish  publish --events events of --run-id to the hold channel
 //	boards   N scoreboard viewers of a keyed board; row patches at a rate, once
 //	         as patches and once as whole boards: bytes per viewer and server CPU
+//	channels many small contests: --clients (5,000) over --channels (500)
+//	         channels, publish rates 2,000-20,000 events/s (fanout's steps)
 //
 // It starts nothing: point it at a server (--url), its NATS (--nats-url) and
-// the signing key the server trusts (--key). The restart preset runs a
+// the signing key the server trusts (--key). With --publish-http it
+// publishes in NDJSON batches to the server's POST /publish instead of NATS. The restart preset runs a
 // command the caller gives to restart the server.
 package main
 
@@ -77,6 +80,13 @@ type config struct {
 	readyFile   string        // hold: created once every client is connected
 	boardRows   int           // boards: rows of the keyed board
 	boardRate   float64       // boards: row patches per second
+
+	publishHTTP   string        // publish in batches to this server's POST /publish instead of NATS
+	publishKey    string        // its credential (empty: a publisher token minted with --key)
+	publishBatch  int           // events per POST /publish at most
+	publishLinger time.Duration // a partial batch leaves after this
+	ratesSet      bool          // --rates was given
+	channelsSet   bool          // --channels was given
 }
 
 // clientsOr is --clients, or the preset's default when it is unset.
@@ -97,7 +107,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.prefix, "subject-prefix", protocol.DefaultSubjectPrefix, "the server's NATS subject prefix")
 	fs.IntVar(&c.serverPID, "server-pid", 0, "the server's pid: report its CPU-seconds and RSS (0: not measured)")
 	fs.StringVar(&c.metricsURL, "metrics-url", "", "fanout: the server's /metrics (serve --metrics-listen): report its own latency, stream store to write, beside the clients' (empty: not measured)")
-	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish, boards")
+	presets := fs.String("preset", "fanout", "comma-separated presets to run in order: fanout, contest, idle, spike, restart, hold, publish, channels, boards")
 	fs.StringVar(&c.transport, "transport", "ws", "client transport: ws, sse, or mix (every other client SSE)")
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
 	fs.BoolVar(&c.kernelTS, "kernel-timestamps", false, "measure latency to the kernel's receipt of the bytes (SO_TIMESTAMPNS, 64-bit Linux) instead of to the reader's wake-up: leaves out the load tool's own delays")
@@ -129,12 +139,23 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.readyFile, "ready-file", "", "hold: create this file (holding the connected count) once the clients are connected")
 	fs.IntVar(&c.boardRows, "board-rows", 500, "boards: rows of the keyed board")
 	fs.Float64Var(&c.boardRate, "board-rate", 20, "boards: row patches per second (for --duration)")
+	fs.StringVar(&c.publishHTTP, "publish-http", "", "publish in NDJSON batches to POST /publish at this base URL (e.g. http://127.0.0.1:8080) instead of through NATS")
+	fs.StringVar(&c.publishKey, "publish-key", "", "--publish-http: the server's static --publish-key (empty: a publisher token minted with --key)")
+	fs.IntVar(&c.publishBatch, "publish-batch", 500, "--publish-http: most events per request")
+	fs.DurationVar(&c.publishLinger, "publish-linger", 5*time.Millisecond, "--publish-http: a partial batch leaves after this")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	fs.Visit(func(f *flag.Flag) {
+		c.ratesSet = c.ratesSet || f.Name == "rates"
+		c.channelsSet = c.channelsSet || f.Name == "channels"
+	})
+	if c.publishBatch < 1 || c.publishLinger < 0 {
+		return c, errors.New("--publish-batch must be >= 1 and --publish-linger >= 0")
+	}
 	for p := range strings.SplitSeq(*presets, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "fanout", "contest", "idle", "spike", "restart", "hold", "publish", "boards":
+		case "fanout", "contest", "idle", "spike", "restart", "hold", "publish", "channels", "boards":
 			c.presets = append(c.presets, p)
 		case "":
 		default:
@@ -240,8 +261,19 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, err := newPublisher(cfg.natsURL, cfg.prefix)
-	if err != nil {
+	var pub *publisher
+	if cfg.publishHTTP != "" {
+		pub = &publisher{prefix: cfg.prefix}
+		tok := cfg.publishKey
+		if tok == "" {
+			c := auth.Claims{Publish: true}
+			c.Subject = "arenacast-bench"
+			if tok, err = signer.UserToken(c, 24*time.Hour, time.Now()); err != nil {
+				return nil, err
+			}
+		}
+		pub.useHTTP(cfg.publishHTTP, tok, cfg.publishBatch, cfg.publishLinger)
+	} else if pub, err = newPublisher(cfg.natsURL, cfg.prefix); err != nil {
 		return nil, err
 	}
 	defer pub.close()
@@ -261,6 +293,8 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 		switch p {
 		case "fanout":
 			r.Fanout, err = b.fanout(ctx)
+		case "channels":
+			r.Fanout, err = b.channels(ctx)
 		case "idle":
 			r.Idle, err = b.idle(ctx)
 		case "spike":

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,13 +17,128 @@ import (
 	"github.com/arenacast/arenacast/protocol"
 )
 
-// publisher puts load events on the stream through NATS (JetStream
-// asynchronous publishes, acknowledged), as the platform's backend would.
+// publisher puts load events on the stream, as the platform's backend
+// would: through NATS (JetStream asynchronous publishes in a window of
+// 8,192, acknowledged), or, with an HTTP URL, in NDJSON batches to POST
+// /publish (at most batchMax events, sent at least every linger, several
+// requests in flight).
 type publisher struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	prefix string
-	failed atomic.Uint64 // publishes JetStream did not acknowledge
+	failed atomic.Uint64 // publishes JetStream or the server did not acknowledge
+
+	// HTTP batches; httpURL empty: NATS.
+	httpURL  string
+	token    string
+	batchMax int
+	linger   time.Duration
+	client   *http.Client
+	mu       sync.Mutex // guards batch and batchN
+	batch    []byte     // NDJSON of the events not yet sent
+	batchN   int
+	lastSend time.Time                 // when the previous batch left; owned by paced's goroutine
+	sendQ    chan sendJob              // batches for the senders
+	inFlight sync.WaitGroup            // batches queued or being sent
+	requests atomic.Uint64             // POST /publish requests sent
+	reqLat   atomic.Pointer[histogram] // POST /publish round trips of the current step
+}
+
+// takeRequestLatency returns the POST /publish round trips recorded since
+// the previous call (nil when publishing through NATS) and starts anew.
+func (p *publisher) takeRequestLatency() *latency {
+	if p.httpURL == "" {
+		return nil
+	}
+	h := p.reqLat.Swap(&histogram{})
+	if h == nil {
+		return nil
+	}
+	s := h.summary()
+	return &s
+}
+
+// sendJob is one batch for a sender.
+type sendJob struct {
+	body []byte
+	n    int
+}
+
+// httpSenders is how many POST /publish requests may be in flight.
+const httpSenders = 4
+
+// useHTTP switches p to batched HTTP publishing to base (the server's
+// http:// address) with the publisher credential token.
+func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Duration) {
+	p.httpURL = strings.TrimRight(base, "/") + "/publish"
+	p.token, p.batchMax, p.linger = token, max(batchMax, 1), linger
+	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: httpSenders}}
+	p.sendQ = make(chan sendJob, 64)
+	p.reqLat.Store(&histogram{})
+	for range httpSenders {
+		go p.sender()
+	}
+}
+
+// sender posts batches until the queue closes.
+func (p *publisher) sender() {
+	for job := range p.sendQ {
+		p.post(job)
+		p.inFlight.Done()
+	}
+}
+
+// post sends one batch and counts the events the server did not store.
+func (p *publisher) post(job sendJob) {
+	req, err := http.NewRequest(http.MethodPost, p.httpURL, bytes.NewReader(job.body))
+	if err != nil {
+		p.failed.Add(uint64(job.n))
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	p.requests.Add(1)
+	t0 := time.Now()
+	resp, err := p.client.Do(req)
+	defer func() { p.reqLat.Load().record(time.Since(t0)) }()
+	if err != nil {
+		p.failed.Add(uint64(job.n))
+		logf("publish: POST: %v", err)
+		return
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted && job.n == 1 {
+		return // a server without batches answered its one event
+	}
+	if resp.StatusCode != http.StatusOK {
+		p.failed.Add(uint64(job.n))
+		logf("publish: POST: %s: %.200s", resp.Status, body)
+		return
+	}
+	// The answer ends with "published":N,"failed":M}; only M is needed.
+	if i := bytes.LastIndex(body, []byte(`"failed":`)); i >= 0 {
+		var m uint64
+		fmt.Sscanf(string(body[i+len(`"failed":`):]), "%d", &m)
+		p.failed.Add(m)
+	}
+}
+
+// flushHTTP hands the pending batch to a sender when it is full; with
+// force, also when linger has passed since the previous one; with final
+// (the step ends), whatever is pending.
+func (p *publisher) flushHTTP(force, final bool) {
+	p.mu.Lock()
+	if p.batchN == 0 || (!force && p.batchN < p.batchMax) || (force && !final && time.Since(p.lastSend) < p.linger) {
+		p.mu.Unlock()
+		return
+	}
+	job := sendJob{body: p.batch, n: p.batchN}
+	p.batch, p.batchN = nil, 0
+	p.lastSend = time.Now()
+	p.mu.Unlock()
+	p.inFlight.Add(1)
+	p.sendQ <- job
 }
 
 func newPublisher(natsURL, prefix string) (*publisher, error) {
@@ -37,7 +157,14 @@ func newPublisher(natsURL, prefix string) (*publisher, error) {
 	return p, nil
 }
 
-func (p *publisher) close() { p.nc.Close() }
+func (p *publisher) close() {
+	if p.nc != nil {
+		p.nc.Close()
+	}
+	if p.sendQ != nil {
+		close(p.sendQ)
+	}
+}
 
 // event is one load event to publish.
 type event struct {
@@ -73,6 +200,17 @@ func (p *publisher) publish(buf []byte, run int64, ev event, size int) ([]byte, 
 	b = append(b, `,"data":`...)
 	b = appendPayload(b, run, ev.phase, ev.aud, size)
 	b = append(b, '}')
+	if p.httpURL != "" {
+		p.mu.Lock()
+		p.batch = append(append(p.batch, b...), '\n')
+		p.batchN++
+		full := p.batchN >= p.batchMax
+		p.mu.Unlock()
+		if full {
+			p.flushHTTP(false, false)
+		}
+		return b, nil
+	}
 	// PublishAsync keeps the slice until acknowledged: hand it a copy.
 	if _, err := p.js.PublishAsync(subj, append([]byte(nil), b...)); err != nil {
 		p.failed.Add(1)
@@ -108,6 +246,9 @@ func (p *publisher) paced(ctx context.Context, run int64, rate float64, dur time
 			}
 			expected.Add(int64(n))
 		}
+		if p.httpURL != "" {
+			p.flushHTTP(true, false)
+		}
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -118,6 +259,17 @@ func (p *publisher) paced(ctx context.Context, run int64, rate float64, dur time
 
 // settle waits until every publish is acknowledged (or 10 s pass).
 func (p *publisher) settle() {
+	if p.httpURL != "" {
+		p.flushHTTP(true, true)
+		done := make(chan struct{})
+		go func() { p.inFlight.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			logf("publish requests still pending after 10 s")
+		}
+		return
+	}
 	select {
 	case <-p.js.PublishAsyncComplete():
 	case <-time.After(10 * time.Second):

@@ -134,6 +134,10 @@ func (f *fanoutResult) table(w io.Writer) {
 			fmt.Fprintf(w, "%.0f ev/s split (--debug-stored-time): publisher to store p50 %s p99 %s ms; store to client p50 %s p99 %s ms\n",
 				s.TargetRate, ms(s.ToStore.P50), ms(s.ToStore.P99), ms(s.FromStore.P50), ms(s.FromStore.P99))
 		}
+		if r := s.PublishRequest; r != nil {
+			fmt.Fprintf(w, "%.0f ev/s: %d POST /publish (%s), round trip p50 %s p99 %s max %s ms\n",
+				s.TargetRate, r.Count, f.Publish, ms(r.P50), ms(r.P99), ms(r.Max))
+		}
 	}
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)

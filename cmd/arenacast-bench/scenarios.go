@@ -132,10 +132,11 @@ type fanoutStep struct {
 	// ToStore and FromStore split Latency when the server runs with
 	// --debug-stored-time: publisher to the stream's store, and store to
 	// the client (the part that is the node's).
-	ToStore   *latency       `json:"publish_to_store,omitempty"`
-	FromStore *latency       `json:"store_to_client,omitempty"`
-	Closes    map[int]uint64 `json:"closes,omitempty"`
-	Broke     string         `json:"broke,omitempty"`
+	ToStore        *latency       `json:"publish_to_store,omitempty"`
+	FromStore      *latency       `json:"store_to_client,omitempty"`
+	PublishRequest *latency       `json:"publish_request_latency,omitempty"` // POST /publish round trips (--publish-http)
+	Closes         map[int]uint64 `json:"closes,omitempty"`
+	Broke          string         `json:"broke,omitempty"`
 }
 
 // fanoutResult is the fanout preset's outcome.
@@ -145,6 +146,7 @@ type fanoutResult struct {
 	Clients    int          `json:"clients"`
 	Channels   int          `json:"channels"`
 	Payload    int          `json:"payload_bytes"`
+	Publish    string       `json:"publish"`
 	Connect    connectStats `json:"connect"`
 	RSSPerConn float64      `json:"server_rss_per_conn_bytes"`
 	Steps      []fanoutStep `json:"steps"`
@@ -165,7 +167,9 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 	perChannel := make([]int, nch)
 	for i := range clients {
 		user := "f" + strconv.Itoa(i)
-		tok, err := b.userToken(user, aliases, nil)
+		// Each token grants its own channel's contest only: one granting
+		// 500 would not fit a client message.
+		tok, err := b.userToken(user, aliases[i%nch:i%nch+1], nil)
 		if err != nil {
 			return nil, err
 		}
@@ -174,7 +178,10 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 	}
 	base := b.server.sample()
 	logf("fanout: connecting %d clients over %d channel(s)", n, nch)
-	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload}
+	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload, Publish: "nats"}
+	if cfg.publishHTTP != "" {
+		res.Publish = fmt.Sprintf("http batches of <= %d, linger %s", cfg.publishBatch, cfg.publishLinger)
+	}
 	res.Connect = connectAll(ctx, clients, b.dialer, b.target, cfg.conc, false)
 	defer closeAll(clients)
 	if res.Connect.Failed > 0 {
@@ -198,6 +205,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 			c := i % nch
 			return event{typ: protocol.TypeRunUpdate, channel: chName(c), public: true, aud: "pub", phase: phase}, perChannel[c]
 		}
+		b.pub.takeRequestLatency()
 		t0 := time.Now()
 		sent := b.pub.paced(ctx, m.runID, rate, cfg.step, cfg.payload, gen, &expected)
 		pubDur := time.Since(t0)
@@ -217,6 +225,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 			to, from := ph.toStore.summary(), ph.fromStore.summary()
 			st.ToStore, st.FromStore = &to, &from
 		}
+		st.PublishRequest = b.pub.takeRequestLatency()
 		st.Loss = lossOf(st.Expected, st.Received)
 		st.DeliveriesPerSec = float64(st.Received) / pubDur.Seconds()
 		st.ServerCPU = (srv1.CPU - srv0.CPU).Seconds()
@@ -242,6 +251,24 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// channels is the many-contests preset: fanout with --clients (default
+// 5,000) spread over --channels (default 500: 10 subscribers each) and, unless
+// --rates is given, 2,000, 5,000, 10,000 and 20,000 events/s in total.
+func (b *bench) channels(ctx context.Context) (*fanoutResult, error) {
+	c := *b
+	if c.cfg.clients <= 0 {
+		c.cfg.clients = 5000
+	}
+	if !c.cfg.channelsSet {
+		c.cfg.channels = 500
+	}
+	if !c.cfg.ratesSet {
+		c.cfg.rates = []float64{2000, 5000, 10000, 20000}
+	}
+	c.cfg.alias = b.cfg.alias + "-ch"
+	return c.fanout(ctx)
 }
 
 // ---- idle ----

@@ -11,8 +11,10 @@ pin0=() pin1=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0=(taskset -c 0) pin1=(taskset -c 1); fi
 
 echo "== go test -bench (hot paths)"
-go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|AppendSSE|DecodeEvent|EncodeEvent|AppendDelivery|Verify' \
+go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|NetWakeDuringRound|AppendSSE|DecodeEvent|EncodeEvent|AppendDelivery|Verify' \
 	-benchtime 2000x -benchmem ./protocol/ ./broadcaster/ ./auth/ | grep -E '^(Benchmark|ok|FAIL)'
+# (a pattern with '/' matches per level, so this one runs on its own)
+go test -run '^$' -bench 'FlushDelivery/subs=100$' -benchtime 2000x -benchmem ./broadcaster/ | grep -E '^(Benchmark|ok|FAIL)'
 
 data=$(mktemp -d)
 "${pin0[@]}" "$SERVER" serve --keys testdata/devkeys --data-dir "$data" --listen "127.0.0.1:$PORT" \
@@ -40,10 +42,16 @@ echo "== fanout over SSE (same node, so its RSS per connection means nothing)"
 	--rates 50,250,500 --p99-limit 1s "$@"
 echo "JSON: ${OUT%.json}-sse.json"
 
-echo "== live scoreboard: 2,000 viewers, 500 rows, 20 row patches/s; patches, then whole boards"
+echo "== many contests: 5,000 clients over 500 channels, batched POST /publish (same node)"
+"${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
+	--key testdata/devkeys/dev.pem --server-pid "$pid" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics" --timeout 60s \
+	--json "${OUT%.json}-channels.json" --preset channels --publish-http "http://127.0.0.1:$PORT" --concurrency 1000 \
+	--step 2s --p99-limit 2s "$@"
+echo "JSON: ${OUT%.json}-channels.json"
+echo "== live scoreboard: 1,000 viewers, 500 rows, 20 row patches/s; patches, then whole boards"
 "${pin1[@]}" "$BENCH" --url "ws://127.0.0.1:$PORT/events/" --nats-url "nats://127.0.0.1:$NATS_PORT" \
 	--key testdata/devkeys/dev.pem --server-pid "$pid" --timeout 90s --json "${OUT%.json}-boards.json" \
-	--preset boards --clients 2000 --concurrency 1000 --duration 8s "$@"
+	--preset boards --clients 1000 --concurrency 1000 --duration 5s "$@"
 echo "JSON: ${OUT%.json}-boards.json"
 
 # The node restart (SIGTERM, clients reconnect with backoff and resume):

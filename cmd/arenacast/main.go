@@ -2,7 +2,7 @@
 //
 //	arenacast serve     run a broadcaster node
 //	arenacast token     mint a development or test token
-//	arenacast publish   put one event on the stream
+//	arenacast publish   put one event (or, with --ndjson, every event of stdin) on the stream
 //	arenacast listen    print the events of channels (a minimal client)
 //	arenacast --version the module version and commit it was built from
 //
@@ -26,7 +26,7 @@ const usage = `usage: arenacast <command> [flags]
 commands:
   serve     run a broadcaster node (embedded NATS unless --nats-url)
   token     mint a token for development and tests
-  publish   put one event on the stream (NATS or HTTP)
+  publish   put one event, or NDJSON events from stdin, on the stream (NATS or HTTP)
   listen    connect, subscribe and print events (a minimal client)
 
 Run 'arenacast <command> --help' for a command's flags, 'arenacast --version'
@@ -60,7 +60,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "token":
 		cmd = &Token{Stdout: stdout, Stderr: stderr}
 	case "publish":
-		cmd = &Publish{Stdout: stdout, Stderr: stderr}
+		cmd = &Publish{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}
 	case "listen":
 		cmd = &Listen{Stdout: stdout, Stderr: stderr}
 	case "-h", "--help", "help":

@@ -97,6 +97,7 @@ func TestEndToEnd(t *testing.T) {
 		"--channel", "/contest/demo", "--user", "alice", "--data", `{"verdict":"AC"}`}, &pubOut, &errOut); code != 0 {
 		t.Fatalf("publish: %d %s", code, errOut.String())
 	}
+	publishNDJSONOverHTTP(t, addr, key)
 	if code := <-listened; code != 0 {
 		t.Fatalf("listen: %d %s", code, listenOut.String())
 	}

@@ -20,8 +20,10 @@ import (
 )
 
 // Publish is `arenacast publish`: put one event on the stream, over HTTP
-// (POST /publish) or straight onto NATS.
+// (POST /publish) or straight onto NATS; with --ndjson, every event read
+// from stdin (one JSON event per line), in batches.
 type Publish struct {
+	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 
 	httpURL, natsURL, prefix string
@@ -29,6 +31,9 @@ type Publish struct {
 	typ, channel, user, data string
 	public                   bool
 	timeout                  time.Duration
+	ndjson                   bool
+	batch                    int
+	linger                   time.Duration
 }
 
 // ParseFlags reads the command line and environment.
@@ -45,12 +50,30 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	fs.StringVar(&c.user, "user", "", "owner of the event (sees it even when private)")
 	fs.BoolVar(&c.public, "public", false, "everyone on the channel may see the event")
 	fs.StringVar(&c.data, "data", "{}", "event data, JSON")
-	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "give up after this (with --ndjson: on one batch)")
+	fs.BoolVar(&c.ndjson, "ndjson", false, "read events from stdin, one JSON event per line (blank lines skipped), instead of --type/--channel/...; prints one result per event, in order")
+	fs.IntVar(&c.batch, "batch", 500, "--ndjson: events per POST /publish request, or unacknowledged NATS publishes in flight")
+	fs.DurationVar(&c.linger, "linger", 5*time.Millisecond, "--ndjson: send a partial batch once stdin has been quiet this long")
 	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
 	if e.err != nil {
 		return e.err
+	}
+	if c.ndjson {
+		single := false
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "type", "channel", "user", "public", "data":
+				single = true
+			}
+		})
+		if single {
+			return errors.New("--ndjson reads whole events from stdin: drop --type, --channel, --user, --public and --data")
+		}
+		if c.batch < 1 {
+			return errors.New("--batch must be at least 1")
+		}
 	}
 	c.httpURL, c.natsURL, c.prefix, c.token, c.key = *httpURLF, *natsURLF, *prefixF, *tokenF, *keyF
 	if (c.httpURL == "") == (c.natsURL == "") {
@@ -62,6 +85,9 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 // Run validates and publishes the event and prints its id and channel, in
 // both modes as POST /publish answers: {"id":"42","channel":"/contest/demo"}.
 func (c *Publish) Run(ctx context.Context) error {
+	if c.ndjson {
+		return c.runNDJSON(ctx)
+	}
 	ev := &protocol.Event{Type: c.typ, Channel: c.channel, User: c.user, Public: c.public, Data: json.RawMessage(c.data)}
 	if err := ev.Validate(); err != nil {
 		return err
@@ -102,21 +128,28 @@ func (c *Publish) viaNATS(ctx context.Context, ev *protocol.Event, body []byte) 
 	return err
 }
 
+// credential is the bearer for --http: --publish-token, or a short
+// publisher token minted from --key.
+func (c *Publish) credential(life time.Duration) (string, error) {
+	if c.token != "" {
+		return c.token, nil
+	}
+	if c.key == "" {
+		return "", errors.New("--http needs --publish-token or --key")
+	}
+	s, err := auth.LoadSigner(c.key)
+	if err != nil {
+		return "", err
+	}
+	claims := auth.Claims{Publish: true}
+	claims.Subject = "arenacast-cli"
+	return s.UserToken(claims, life, time.Now())
+}
+
 func (c *Publish) viaHTTP(ctx context.Context, body []byte) error {
-	tok := c.token
-	if tok == "" {
-		if c.key == "" {
-			return errors.New("--http needs --publish-token or --key")
-		}
-		s, err := auth.LoadSigner(c.key)
-		if err != nil {
-			return err
-		}
-		claims := auth.Claims{Publish: true}
-		claims.Subject = "arenacast-cli"
-		if tok, err = s.UserToken(claims, 5*time.Minute, time.Now()); err != nil {
-			return err
-		}
+	tok, err := c.credential(5 * time.Minute)
+	if err != nil {
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(c.httpURL, "/")+"/publish", bytes.NewReader(body))
 	if err != nil {

@@ -32,6 +32,7 @@ type Serve struct {
 	historyAge                            time.Duration
 	historyMsgs, historyBytes             int
 	maxSubs, maxMsgSize, maxEvent, burst  int
+	maxBatch, maxBatchBytes               int
 	maxConns, queueMsgs, queueBytes       int
 	rate                                  float64
 	writeTimeout, authTimeout             time.Duration
@@ -83,6 +84,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	maxSubs := e.Int("max-subscriptions", 100, "subscriptions per connection")
 	maxMsg := e.Int("max-message-size", 4096, "largest client message in bytes (larger: close 1009)")
 	maxEvent := e.Int("max-event-size", 64<<10, "largest publisher event in bytes")
+	maxBatch := e.Int("max-publish-batch", 1000, "most events in one POST /publish batch (more: the batch is refused, 413)")
+	maxBatchBytes := e.Int("max-publish-bytes", 4<<20, "largest POST /publish body in bytes (larger: refused, 413)")
 	rate := e.Float("message-rate", 20, "client messages per second per connection")
 	burst := e.Int("message-burst", 40, "client message burst per connection")
 	maxConns := e.Int("max-connections", 100_000, "connections on this node (above: close 4502 / HTTP 503)")
@@ -133,6 +136,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.historyAge, c.historyMsgs, c.historyBytes = *historyAge, *historyMsgs, *historyBytes
 	c.maxSubs, c.maxMsgSize, c.maxEvent, c.rate, c.burst = *maxSubs, *maxMsg, *maxEvent, *rate, *burst
 	c.maxConns, c.queueMsgs, c.queueBytes = *maxConns, *queueMsgs, *queueBytes
+	c.maxBatch, c.maxBatchBytes = *maxBatch, *maxBatchBytes
 	c.writeTimeout, c.authTimeout, c.pingInterval, c.pongTimeout = *writeTimeout, *authTimeout, *pingInterval, *pongTimeout
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.scoreboardInterval = *scoreboardInterval
@@ -262,6 +266,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		Verifier: verifier, Bus: c.bus, Logger: log,
 		AllowedOrigins: list(c.origins), PublishKey: c.publishKey,
 		MaxMessageSize: int64(c.maxMsgSize), MaxEventSize: c.maxEvent, MaxSubscriptions: c.maxSubs,
+		MaxPublishBatch: c.maxBatch, MaxPublishBytes: c.maxBatchBytes,
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,

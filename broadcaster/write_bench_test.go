@@ -1,0 +1,127 @@
+package broadcaster
+
+import (
+	"io"
+	"net"
+	"strconv"
+	"testing"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// drainPeer reads and discards everything the client end receives, so
+// the server end's socket never fills.
+func drainPeer(c net.Conn) { go io.Copy(io.Discard, c) }
+
+// TestTryWriteAllocs: a flusher's non-blocking write of one frame that the
+// socket takes whole allocates nothing (at fan-out, one such write per
+// delivery: docs/benchmarks.md).
+func TestTryWriteAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops buffers at random under the race detector")
+	}
+	server, client := tcpPair(t)
+	drainPeer(client)
+	raw := newRawConn(t, server)
+	frames := []*frame{newEventFrame(benchEvent(true, ""), "/contest/bench")}
+	allocs := testing.AllocsPerRun(200, func() {
+		finish, err := raw.tryWriteMessages(frames, false)
+		if finish != nil {
+			err = finish()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("tryWriteMessages allocates %.1f times per write, want 0", allocs)
+	}
+}
+
+// flushSessions registers n WebSocket-like sessions on route, each written
+// through its own loopback TCP connection (the peer drains it), as
+// the flushers write them.
+func flushSessions(b *testing.B, srv *Server, route string, n int) []*session {
+	b.Helper()
+	out := make([]*session, n)
+	for i := range out {
+		server, client := tcpPairB(b)
+		drainPeer(client)
+		sc, err := server.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			b.Fatal(err)
+		}
+		sess, _ := srv.newSession(&wsTransport{raw: &rawConn{Conn: server, sc: sc}}, "127.0.0.1:1")
+		sess.writing = true // the benchmark runs the rounds itself
+		p := &auth.Principal{User: "u" + strconv.Itoa(i)}
+		sub := &subscription{sess: sess, st: &chanState{}, client: route, route: route, kind: protocol.KindContest,
+			access: auth.AccessMember, principal: p, user: p.User, idx: [2]int{-1, -1}}
+		sess.subs = map[string]*subscription{route: sub}
+		srv.hub.add(sub)
+		out[i] = sess
+	}
+	return out
+}
+
+// tcpPairB is tcpPair for benchmarks.
+func tcpPairB(b *testing.B) (server, client net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	server = <-accepted
+	b.Cleanup(func() { server.Close(); client.Close() })
+	return server, client
+}
+
+// BenchmarkFlushDelivery is one delivery when nothing batches (the
+// fan-out of a slow channel: each event its own write): an event
+// dispatched to n subscribers, then one flusher round writing each
+// session's one frame with a non-blocking system call on a real loopback
+// TCP connection. ns/delivery includes the kernel's send and (loopback)
+// receive path; allocs/op is per event, for n deliveries.
+func BenchmarkFlushDelivery(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
+			srv := newBenchServer(b, 1<<20)
+			f := newFlusher(0)
+			sessions := flushSessions(b, srv, "/contest/bench", n)
+			for _, s := range sessions {
+				s.fl = f
+			}
+			ev := benchEvent(true, "")
+			b.ReportAllocs()
+			id := uint64(0)
+			for b.Loop() {
+				id++
+				ev.ID = id
+				if got := srv.hub.dispatch(ev, 0, nil); got != n {
+					b.Fatalf("delivered %d, want %d", got, n)
+				}
+				for _, s := range sessions {
+					s.flushOnce(f, 1)
+					// As if still in a round, so the next dispatch does not
+					// hand the session to the flusher's own goroutine.
+					s.mu.Lock()
+					s.writing = true
+					s.mu.Unlock()
+				}
+			}
+			if w := srv.stats.framesWritten.Load(); w < uint64(b.N*n) {
+				b.Fatalf("wrote %d frames, want %d", w, b.N*n)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+		})
+	}
+}
