@@ -46,6 +46,10 @@ func newRefresher(endpoint *url.URL, client *http.Client, token string, interval
 func (r *refresher) touch(alias string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.touchLocked(alias)
+}
+
+func (r *refresher) touchLocked(alias string) {
 	if r.closed {
 		return
 	}
