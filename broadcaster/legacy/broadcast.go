@@ -68,8 +68,10 @@ func (a *Adapter) serveBroadcast(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "a client certificate or a publisher credential is required")
 		return
 	}
-	// The message travels as a JSON string, escaped: allow for that.
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(2*a.cfg.MaxEventSize+4096)))
+	// The message travels as a JSON string, escaped (PHP also writes
+	// non-ASCII as \uXXXX): allow for that here; the events themselves
+	// are held to MaxEventSize below.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(4*a.cfg.MaxEventSize+4096)))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -170,8 +172,8 @@ func events(body []byte) ([]*protocol.Event, *envelope, error) {
 		channels = append(channels, "/problem/"+env.Problem)
 	}
 	if env.User != "" {
-		if err := name("user", env.User); err != nil {
-			return nil, nil, err
+		if !protocol.ValidName(env.User) {
+			return nil, nil, errors.New("envelope: user must be a valid username (1-64 of [A-Za-z0-9_.-])")
 		}
 		channels = append(channels, "/user/"+env.User)
 	}

@@ -174,6 +174,10 @@ func TestBroadcastRefusals(t *testing.T) {
 			}
 		})
 	}
+	big := `{"message":"/scoreboard/update/","pad":"` + strings.Repeat("x", 70<<10) + `"}`
+	if st, body := n.broadcast(envelope("c1", 0, "", "", true, big)); st != http.StatusRequestEntityTooLarge || !strings.Contains(body, "--max-event-size") {
+		t.Fatalf("an envelope over the event size: %d %s, want 413 naming --max-event-size", st, body)
+	}
 	if st, _ := n.broadcast(envelope("c1", 0, "", "", true, publicClar)); st != http.StatusOK {
 		t.Fatal("broadcast failed")
 	}

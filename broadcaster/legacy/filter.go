@@ -87,6 +87,8 @@ func parseFilter(s string) (filter, error) {
 			return bad("segments are 1 or more of [A-Za-z0-9_.-]")
 		}
 	}
+	// Contest and problem aliases never hold '.' on omegaUp, which keeps
+	// the problemset.<id> and omegaup.all-events names apart; usernames may.
 	name := func(i int) (string, bool) {
 		return parts[i], protocol.ValidName(parts[i]) && !strings.Contains(parts[i], ".")
 	}
@@ -94,8 +96,8 @@ func parseFilter(s string) (filter, error) {
 	case len(parts) == 1 && parts[0] == "all-events":
 		return filter{kind: filterAllEvents}, nil
 	case len(parts) == 2 && parts[0] == "user":
-		if n, ok := name(1); ok {
-			return filter{kind: filterUser, name: n}, nil
+		if protocol.ValidName(parts[1]) {
+			return filter{kind: filterUser, name: parts[1]}, nil
 		}
 	case (len(parts) == 2 || len(parts) == 3) && parts[0] == "contest":
 		if n, ok := name(1); ok {
@@ -122,7 +124,7 @@ func parseFilter(s string) (filter, error) {
 	default:
 		return bad("unknown filter")
 	}
-	return bad("names are 1-64 of [A-Za-z0-9_-]")
+	return bad("aliases are 1-64 of [A-Za-z0-9_-], usernames 1-64 of [A-Za-z0-9_.-]")
 }
 
 // validToken reports whether s is a non-empty run of [A-Za-z0-9_.-] (a
