@@ -234,3 +234,48 @@ func TestValidateCache(t *testing.T) {
 		t.Fatalf("validateFilter asked %d times for two credentials, want 2", got)
 	}
 }
+
+// TestArenaResumesLegacyEvents: envelopes are stream events with ids, so a
+// seed 002 client that reconnects resumes after the last one it saw.
+func TestArenaResumesLegacyEvents(t *testing.T) {
+	n := newNode(t, nil)
+	var ids []string
+	for _, msg := range []string{annRun, publicClar} {
+		st, body := n.broadcast(envelope("c1", 7, "sum", "ann", msg == publicClar, msg))
+		var res struct{ IDs map[string]string }
+		if st != http.StatusOK || json.Unmarshal([]byte(body), &res) != nil || res.IDs["/contest/c1"] == "" {
+			t.Fatalf("broadcast: %d %s", st, body)
+		}
+		ids = append(ids, res.IDs["/contest/c1"])
+	}
+	arena := n.dialArena("ann", func(c *auth.Claims) { c.Contests = []string{"c1"} })
+	arena.send(map[string]any{"type": "subscribe", "channel": "/contest/c1", "since": ids[0]})
+	if m := arena.expect("subscribed"); m["recovered"] != true {
+		t.Fatalf("resume: %v", m)
+	}
+	if m := arena.expect("clarification"); m["id"] != ids[1] {
+		t.Fatalf("resumed %v, want the clarification %s", m, ids[1])
+	}
+}
+
+// TestLegacyOrigin: a cross-origin page not in --allowed-origins is
+// refused before the upgrade, as for every client.
+func TestLegacyOrigin(t *testing.T) {
+	n := newNode(t, nil)
+	req, _ := http.NewRequest(http.MethodGet, n.http.URL+"/events/?filter=/contest/c1", nil)
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	req.Header.Set("Sec-WebSocket-Protocol", legacy.Subprotocol)
+	req.Header.Set("Origin", "https://evil.example")
+	req.Header.Set("Cookie", "ouat=bob-session")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin legacy connect: %d, want 403", resp.StatusCode)
+	}
+}
