@@ -11,6 +11,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster/legacy"
+	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
 // Messages as omegaUp's publishers write them (the grader's run update,
@@ -277,5 +278,25 @@ func TestLegacyOrigin(t *testing.T) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-origin legacy connect: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestTwoNodes: an envelope posted to one node reaches legacy and seed 002
+// clients on another, with the same ids, as every stream event does.
+func TestTwoNodes(t *testing.T) {
+	a := newNodeOn(t, natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour, Listen: "127.0.0.1:-1"}, nil)
+	b := newNodeOn(t, natsbus.Config{URL: a.bus.ClientURL(), MaxAge: time.Hour}, nil)
+	bob, _, _ := b.dialLegacy("bob-session", "/problemset/7")
+	arena := b.dialArena("bob", func(c *auth.Claims) { c.Contests = []string{"c1"} }, "/contest/c1")
+	st, body := a.broadcast(envelope("c1", 7, "", "", true, scoreboardMsg))
+	var res struct{ IDs map[string]string }
+	if st != http.StatusOK || json.Unmarshal([]byte(body), &res) != nil {
+		t.Fatalf("broadcast on node a: %d %s", st, body)
+	}
+	if got := string(bob.next()); got != scoreboardMsg {
+		t.Fatalf("legacy client on node b got %s", got)
+	}
+	if m := arena.expect("scoreboard_update"); m["id"] != res.IDs["/contest/c1"] {
+		t.Fatalf("seed client on node b got %v, want id %s", m, res.IDs["/contest/c1"])
 	}
 }

@@ -138,8 +138,15 @@ type node struct {
 
 func newNode(t *testing.T, tweak func(*legacy.Config)) *node {
 	t.Helper()
+	return newNodeOn(t, natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour}, tweak)
+}
+
+// newNodeOn starts a node on the NATS nc describes (an embedded one, or
+// another node's through URL).
+func newNodeOn(t *testing.T, nc natsbus.Config, tweak func(*legacy.Config)) *node {
+	t.Helper()
 	ctx := context.Background()
-	bus, err := natsbus.Open(ctx, natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour})
+	bus, err := natsbus.Open(ctx, nc)
 	if err != nil {
 		t.Fatal(err)
 	}
