@@ -2,6 +2,7 @@ package legacy_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -278,6 +279,18 @@ func TestLegacyOrigin(t *testing.T) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-origin legacy connect: %d, want 403", resp.StatusCode)
+	}
+	// Legacy SSE (or any plain GET with filters) is refused with a reason.
+	req, _ = http.NewRequest(http.MethodGet, n.http.URL+"/events/?filter=/contest/c1", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp2, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp2.Body.Close()
+	body, _ := io.ReadAll(resp2.Body)
+	if resp2.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "WebSocket only") {
+		t.Fatalf("legacy SSE: %d %s, want 400", resp2.StatusCode, body)
 	}
 }
 
