@@ -218,7 +218,7 @@ func TestDeauthenticate(t *testing.T) {
 // TestValidateCache: reconnects within the cache's lifetime ask the
 // platform once.
 func TestValidateCache(t *testing.T) {
-	n := newNode(t, nil)
+	n := newNode(t, func(c *legacy.Config) { c.CacheTTL = 10 * time.Minute }) // far above the test's length
 	for range 3 {
 		c, st, body := n.dialLegacy("bob-session", "/contest/c1")
 		if c == nil {
