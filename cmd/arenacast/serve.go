@@ -56,6 +56,7 @@ type Serve struct {
 	demo                                  bool
 	demoKey                               string
 	demoSeed                              uint64 // 0: from the clock
+	legacy                                legacyFlags
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -121,6 +122,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
 	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
+	c.legacy.register(e)
 	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
@@ -170,7 +172,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	if c.pprof && c.metricsListen == "" {
 		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
 	}
-	return nil
+	return c.legacy.check()
 }
 
 // flagGiven reports whether name was set on the command line or through
@@ -298,6 +300,11 @@ func (c *Serve) Run(ctx context.Context) error {
 		mux.Handle("/", handler)
 		handler = mux
 	}
+	handler, stopLegacy, err := c.legacy.start(srv, c.bus, c.maxEvent, handler, log)
+	if err != nil {
+		return err
+	}
+	defer stopLegacy()
 	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
 	runCtx, stopRun := context.WithCancel(context.Background())
