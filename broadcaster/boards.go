@@ -20,7 +20,7 @@ type boardPlan struct {
 	// keyed: the views that are keyed boards on this node, with the id
 	// from which their patches are in the recent log; freshAt: the views
 	// whose history up to that id a fresh board replaces.
-	keyed   map[string]uint64
+	keyed   map[string]keyedFrom
 	freshAt map[string]uint64
 	fresh   []*protocol.Event // the fresh boards, oldest first
 }
@@ -110,11 +110,14 @@ func newBoardPlan(rq *catchUpReq, bv *boardViews, fromMemory bool) boardPlan {
 		return p
 	}
 	for _, ev := range bv.snaps {
-		from, keyed := bv.keyed[ev.View]
+		kf, keyed := bv.keyed[ev.View]
 		if !keyed {
 			continue
 		}
-		if sub.patches && fromMemory && !rq.snapshot && !rq.foreign && from <= rq.after {
+		// The history alone rebuilds the board when the recent log holds
+		// every patch after since, and the whole board too if it came
+		// after since.
+		if sub.patches && fromMemory && !rq.snapshot && !rq.foreign && (kf.from <= rq.after || kf.whole) {
 			continue // the patches after since are at hand
 		}
 		if p.freshAt == nil {

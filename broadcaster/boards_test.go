@@ -512,3 +512,28 @@ func TestBoardBudget(t *testing.T) {
 		t.Fatalf("rebuilt board at %d, want %d", lv.boards["public"].Version(), last2)
 	}
 }
+
+// TestBoardResumeFromBeforeTheBoard: a resume from before a keyed board
+// was published gets, from memory, the board and its patches as they
+// were published (the history has them all), not a fresh board.
+func TestBoardResumeFromBeforeTheBoard(t *testing.T) {
+	e := newEnv(t, nil)
+	seen := e.publish("run_update", "/contest/c1", "alice", false, `{}`)
+	start := keyedBoard(4, "")
+	boardID := e.publish("scoreboard_update", "/contest/c1", "", true, start)
+	p := `{"rows":{"t2":{"score":3}},"positions":{"t2":0}}`
+	last := e.publish("scoreboard_patch", "/contest/c1", "", true, p)
+	e.caughtUp(last)
+	cl := e.dial(dialOpts{query: "?boards=patch"})
+	cl.auth(e.token("alice", participant))
+	cl.send(map[string]any{"type": "subscribe", "channel": "/contest/c1", "since": protocol.IDString(seen)})
+	cl.expect("subscribed", map[string]any{"recovered": true})
+	v := newViewer(t)
+	m := cl.expect("scoreboard_update", map[string]any{"id": protocol.IDString(boardID)})
+	if m["snapshot"] != nil {
+		t.Fatalf("the published board came as a fresh one: %v", m)
+	}
+	v.take(m)
+	v.take(cl.expect("scoreboard_patch", map[string]any{"id": protocol.IDString(last)}))
+	v.equal("public", expected(t, start, p))
+}

@@ -101,7 +101,10 @@ type keyedView struct {
 	stored  int64
 	// from: every patch of this view after it is in the node's recent log
 	// in the delivered form (the board was consumed, not rebuilt, since).
-	from uint64
+	// whole: from is the id of the whole board this node consumed, so a
+	// history that holds it holds the board too.
+	from  uint64
+	whole bool
 	snap *protocol.Event // the board at version, encoded; nil until asked for
 }
 
@@ -159,7 +162,7 @@ func (c *snapshotCache) consume(ev *protocol.Event, jitterMS int) error {
 		case err != nil:
 			return err
 		}
-		kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt, from: ev.ID}
+		kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt, from: ev.ID, whole: true}
 		kv.like.Data = nil
 		c.putLocked(ev.Channel, ev.View, &viewState{kv: kv})
 		return nil
@@ -352,7 +355,15 @@ func snapshotView(sub *subscription, ev *protocol.Event) bool {
 // boards, from which id on their patches are in the recent log.
 type boardViews struct {
 	snaps []*protocol.Event // oldest first
-	keyed map[string]uint64 // view -> keyedView.from, for keyed views
+	keyed map[string]keyedFrom // for keyed views, by view
+}
+
+// keyedFrom is what a catch-up needs of a keyed view: from which id on
+// its patches are in the recent log, and whether that id is the view's
+// whole board (keyedView.from, .whole).
+type keyedFrom struct {
+	from  uint64
+	whole bool
 }
 
 // newest is the newest snapshot, or nil.
@@ -423,9 +434,9 @@ func collectViews(r *routeSnaps, sub *subscription) *boardViews {
 		out.snaps = append(out.snaps, ev)
 		if vs.kv != nil {
 			if out.keyed == nil {
-				out.keyed = make(map[string]uint64)
+				out.keyed = make(map[string]keyedFrom)
 			}
-			out.keyed[ev.View] = vs.kv.from
+			out.keyed[ev.View] = keyedFrom{vs.kv.from, vs.kv.whole}
 		}
 	}
 	return out
@@ -491,7 +502,7 @@ func (s *Server) searchBoards(ctx context.Context, route string, routeCh protoco
 		}
 		for view, vs := range found {
 			if vs.kv != nil {
-				vs.kv.from = upTo // its patches up to here are not in the recent log
+				vs.kv.from, vs.kv.whole = upTo, false // its patches up to here are not in the recent log
 			}
 			c.putLocked(route, view, vs)
 		}
