@@ -48,6 +48,9 @@ type Config struct {
 	Replicas int
 	// MaxEventSize bounds an event on the stream. Default 64 KiB.
 	MaxEventSize int
+	// Duplicates is the stream's de-duplication window for publishes with
+	// a message id (PublishMsgID). Default 2 minutes.
+	Duplicates time.Duration
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -78,6 +81,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxEventSize <= 0 {
 		c.MaxEventSize = protocol.DefaultMaxEventSize
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = 2 * time.Minute
 	}
 	if c.Name == "" {
 		c.Name = "arenacast"
@@ -144,7 +150,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		MaxMsgSize:  int32(cfg.MaxEventSize),
 		Replicas:    cfg.Replicas,
 		Storage:     jetstream.FileStorage,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  cfg.Duplicates,
 		AllowDirect: true,
 	})
 	if err != nil {
@@ -232,6 +238,28 @@ func (b *Bus) Publish(ctx context.Context, ev *protocol.Event) (uint64, error) {
 		return 0, fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
 	}
 	return ack.Sequence, nil
+}
+
+// PublishMsgID stores ev with the JetStream message id msgID, so that the
+// stream keeps only the first of several publishes with the same id within
+// its duplicate window (Config.Duplicates). It returns the stored event's
+// sequence, also for a duplicate (then: the first one's), and whether ev was
+// a duplicate. Followers of external feeds (package ccs) use it to make a
+// replayed notification harmless.
+func (b *Bus) PublishMsgID(ctx context.Context, ev *protocol.Event, msgID string) (uint64, bool, error) {
+	subj, err := b.Subject(ev.Parsed)
+	if err != nil {
+		return 0, false, err
+	}
+	data, err := ev.Encode()
+	if err != nil {
+		return 0, false, fmt.Errorf("natsbus: encoding event: %w", err)
+	}
+	ack, err := b.js.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return 0, false, fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
 }
 
 // LastID returns the stream's last sequence.
