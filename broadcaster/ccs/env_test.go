@@ -257,3 +257,9 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+func claimsFor(sub, contest string) auth.Claims {
+	c := auth.Claims{Contests: []string{contest}}
+	c.Subject = sub
+	return c
+}
