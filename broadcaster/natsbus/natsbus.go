@@ -51,6 +51,10 @@ type Config struct {
 	// Duplicates is the stream's de-duplication window for publishes with
 	// a message id (PublishMsgID). Default 2 minutes.
 	Duplicates time.Duration
+	// Bind uses the stream as it is, without creating or updating it (Open
+	// fails when it does not exist): for tools that publish to a stream
+	// the nodes manage, so that their defaults never reshape it.
+	Bind bool
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -137,6 +141,13 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	if b.js, err = jetstream.New(nc); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
+	}
+	if cfg.Bind {
+		if b.stream, err = b.js.Stream(ctx, cfg.Stream); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("natsbus: binding to stream %s: %w", cfg.Stream, err)
+		}
+		return b, nil
 	}
 	b.stream, err = b.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        cfg.Stream,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/ccs"
 	"github.com/arenacast/arenacast/broadcaster/demo"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
@@ -53,6 +54,8 @@ type Serve struct {
 	demo                                  bool
 	demoKey                               string
 	demoSeed                              uint64 // 0: from the clock
+	ccsFeed, ccsAnonymous                 bool   // GET /api/contests/{id}/event-feed
+	ccsKeepAlive                          time.Duration
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -114,6 +117,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
 	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
+	ccsFeed := e.Bool("ccs-feed", false, "serve followed CCS feeds (arenacast ccs-follow) at GET /api/contests/{id}/event-feed (docs/ccs.md)")
+	ccsAnonymous := e.Bool("ccs-feed-anonymous", true, "--ccs-feed: readers without a token get the public (frozen) view; false: a token is required")
+	ccsKeepAlive := e.Duration("ccs-feed-keepalive", 120*time.Second, "--ccs-feed: idle newline period")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -123,6 +129,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	c.ccsFeed, c.ccsAnonymous, c.ccsKeepAlive = *ccsFeed, *ccsAnonymous, *ccsKeepAlive
 	c.addrFile, c.natsURL, c.natsListen, c.dataDir = *addrFile, *natsURL, *natsListen, *dataDir
 	c.keys, c.issuer, c.audience = *keys, *issuer, *audience
 	c.origins, c.publishKey, c.prefix, c.stream = *origins, *publishKey, *prefix, *stream
@@ -278,9 +285,20 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	addr := c.ln.Addr().String()
 	handler := srv.Handler()
-	if c.demo {
+	var feed *ccs.Feed
+	if c.ccsFeed {
+		if feed, err = ccs.NewFeed(ccs.FeedConfig{Bus: c.bus, Verifier: verifier, Anonymous: c.ccsAnonymous, KeepAlive: c.ccsKeepAlive, Logger: log}); err != nil {
+			return err
+		}
+	}
+	if c.demo || feed != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/demo/", demoPage)
+		if c.demo {
+			mux.Handle("/demo/", demoPage)
+		}
+		if feed != nil {
+			mux.Handle("/api/contests/", feed)
+		}
 		mux.Handle("/", handler)
 		handler = mux
 	}
@@ -290,6 +308,13 @@ func (c *Serve) Run(ctx context.Context) error {
 	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(runCtx) }()
+	if feed != nil {
+		go func() {
+			if err := feed.Run(runCtx); err != nil {
+				log.Error("ccs feed stopped consuming", "err", err)
+			}
+		}()
+	}
 	select {
 	case <-srv.Ready():
 	case err := <-runErr:
