@@ -25,7 +25,7 @@ const waitFor = 60 * time.Second
 
 var testSecret = []byte("arenacast-test-secret-0123456789abcdef")
 
-func openBus(t *testing.T) *natsbus.Bus {
+func openBus(t testing.TB) *natsbus.Bus {
 	t.Helper()
 	bus, err := natsbus.Open(context.Background(), natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour})
 	if err != nil {
@@ -36,7 +36,7 @@ func openBus(t *testing.T) *natsbus.Bus {
 }
 
 // startFake serves feed on loopback and returns the fake and the feed URL.
-func startFake(t *testing.T, feed *ccsfake.Feed, cfg ccsfake.ServerConfig) (*ccsfake.Server, string) {
+func startFake(t testing.TB, feed *ccsfake.Feed, cfg ccsfake.ServerConfig) (*ccsfake.Server, string) {
 	t.Helper()
 	cfg.Username, cfg.Password = "cds", "secret-pw"
 	fake := ccsfake.NewServer(feed, cfg)
@@ -52,7 +52,7 @@ type follower struct {
 	done   chan struct{}
 }
 
-func startFollower(t *testing.T, bus *natsbus.Bus, url string) *follower {
+func startFollower(t testing.TB, bus *natsbus.Bus, url string) *follower {
 	t.Helper()
 	f, err := ccs.NewFollower(ccs.FollowerConfig{
 		FeedURL: url, Username: "cds", Password: "secret-pw", Contest: "wf", Bus: bus,
@@ -79,7 +79,7 @@ func (f *follower) stop() {
 }
 
 // streamEvents returns the events of /contest/wf on the stream.
-func streamEvents(t *testing.T, bus *natsbus.Bus) []*protocol.Event {
+func streamEvents(t testing.TB, bus *natsbus.Bus) []*protocol.Event {
 	t.Helper()
 	ctx := context.Background()
 	last, err := bus.LastID(ctx)
@@ -99,7 +99,7 @@ func streamEvents(t *testing.T, bus *natsbus.Bus) []*protocol.Event {
 
 // primaries returns the notifications of the stream's primary ccs events
 // (not shares or releases), in order.
-func primaries(t *testing.T, evs []*protocol.Event) []*ccs.Notification {
+func primaries(t testing.TB, evs []*protocol.Event) []*ccs.Notification {
 	t.Helper()
 	var out []*ccs.Notification
 	for _, ev := range evs {
@@ -116,7 +116,7 @@ func primaries(t *testing.T, evs []*protocol.Event) []*ccs.Notification {
 }
 
 // waitUntil polls cond until it holds or waitFor passes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitFor)
 	for !cond() {
@@ -128,7 +128,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // waitStream waits until the stream holds n primary notifications.
-func waitStream(t *testing.T, bus *natsbus.Bus, n int) []*protocol.Event {
+func waitStream(t testing.TB, bus *natsbus.Bus, n int) []*protocol.Event {
 	t.Helper()
 	var evs []*protocol.Event
 	waitUntil(t, "the stream to hold the feed", func() bool {
@@ -140,7 +140,7 @@ func waitStream(t *testing.T, bus *natsbus.Bus, n int) []*protocol.Event {
 
 // noteKey identifies a notification's content (type, id, data) whatever
 // its token.
-func noteKey(t *testing.T, raw []byte) string {
+func noteKey(t testing.TB, raw []byte) string {
 	t.Helper()
 	n, err := ccs.ParseNotification(raw)
 	if err != nil {
@@ -160,7 +160,7 @@ type feedNode struct {
 	signer *auth.Signer
 }
 
-func startFeed(t *testing.T, bus *natsbus.Bus, keepAlive time.Duration) *feedNode {
+func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration) *feedNode {
 	t.Helper()
 	keys := auth.NewKeySet()
 	if err := keys.AddHMAC("test", testSecret); err != nil {
@@ -193,7 +193,7 @@ func startFeed(t *testing.T, bus *natsbus.Bus, keepAlive time.Duration) *feedNod
 }
 
 // token mints a user token for sub with the given grants on contest wf.
-func (n *feedNode) token(t *testing.T, sub string, admin bool) string {
+func (n *feedNode) token(t testing.TB, sub string, admin bool) string {
 	t.Helper()
 	c := auth.Claims{}
 	c.Subject = sub
@@ -210,7 +210,7 @@ func (n *feedNode) token(t *testing.T, sub string, admin bool) string {
 }
 
 // get requests the feed with query q and bearer token tok ("" for none).
-func (n *feedNode) get(t *testing.T, ctx context.Context, contest, q, tok string) *http.Response {
+func (n *feedNode) get(t testing.TB, ctx context.Context, contest, q, tok string) *http.Response {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.url+"/api/contests/"+contest+"/event-feed"+q, nil)
 	if err != nil {
@@ -227,7 +227,7 @@ func (n *feedNode) get(t *testing.T, ctx context.Context, contest, q, tok string
 }
 
 // readAll reads a stream=false feed and returns its lines.
-func (n *feedNode) readAll(t *testing.T, q, tok string) [][]byte {
+func (n *feedNode) readAll(t testing.TB, q, tok string) [][]byte {
 	t.Helper()
 	resp := n.get(t, context.Background(), "wf", q, tok)
 	defer resp.Body.Close()
@@ -249,7 +249,7 @@ func (n *feedNode) readAll(t *testing.T, q, tok string) [][]byte {
 	return out
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {

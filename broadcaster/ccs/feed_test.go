@@ -28,7 +28,7 @@ type reader struct {
 // notifications and its own; the public the public ones; and, after the
 // thaw, everyone who had not seen them the latest version of what the
 // freeze withheld.
-func expected(t *testing.T, feed *ccsfake.Feed, upto int, r reader) []string {
+func expected(t testing.TB, feed *ccsfake.Feed, upto int, r reader) []string {
 	var out []string
 	var withheld []string
 	latest := map[string]ccsfake.Line{}
@@ -66,7 +66,7 @@ func expected(t *testing.T, feed *ccsfake.Feed, upto int, r reader) []string {
 	return out
 }
 
-func servedKeys(t *testing.T, lines [][]byte) []string {
+func servedKeys(t testing.TB, lines [][]byte) []string {
 	var out []string
 	for _, l := range lines {
 		out = append(out, noteKey(t, l))
@@ -159,7 +159,7 @@ func firstDiff(got, want []string) string {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-func mustData(t *testing.T, raw []byte) []byte {
+func mustData(t testing.TB, raw []byte) []byte {
 	n, err := ccs.ParseNotification(raw)
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +169,7 @@ func mustData(t *testing.T, raw []byte) []byte {
 
 // count is the number of lines a stream=false read returns, -1 when it is
 // refused (a contest the feed has not seen yet is 404).
-func (n *feedNode) count(t *testing.T, q, tok string) int {
+func (n *feedNode) count(t testing.TB, q, tok string) int {
 	resp := n.get(t, context.Background(), "wf", q, tok)
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

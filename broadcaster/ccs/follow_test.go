@@ -12,7 +12,7 @@ func contestFeed(seed uint64, noTokens bool) *ccsfake.Feed {
 }
 
 // keysOf is the content of each valid generated line, in order.
-func keysOf(t *testing.T, lines []ccsfake.Line) []string {
+func keysOf(t testing.TB, lines []ccsfake.Line) []string {
 	var out []string
 	for _, l := range lines {
 		out = append(out, noteKey(t, l.Raw))

@@ -1,0 +1,175 @@
+package ccs_test
+
+import (
+	"bufio"
+	"context"
+	"hash/fnv"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/arenacast/arenacast/broadcaster/ccs/ccsfake"
+)
+
+// BenchmarkFeedFanout follows one contest feed and serves it to
+// ARENACAST_CCS_READERS readers (default 5,000) over loopback: 1 in 100 an
+// admin, 1 in 10 a team, the rest anonymous, all connected before the
+// contest starts. It checks that the CCS saw one reader and that every
+// reader got exactly its view, in order (the same bytes as a reference read
+// that is checked against the generator's ground truth), and reports the
+// process CPU per delivered notification: the readers run in the same
+// process, so it bounds the server's share from above. docs/benchmarks.md.
+//
+//	go test -run '^$' -bench FeedFanout -benchtime 1x ./broadcaster/ccs/
+func BenchmarkFeedFanout(b *testing.B) {
+	readers := 5000
+	if v, err := strconv.Atoi(os.Getenv("ARENACAST_CCS_READERS")); err == nil && v > 0 {
+		readers = v
+	}
+	for range b.N {
+		fanout(b, readers)
+	}
+}
+
+type benchReader struct {
+	r     reader
+	tok   string
+	want  int
+	count int
+	hash  uint64
+}
+
+func fanout(b *testing.B, nReaders int) {
+	feed := ccsfake.Generate(ccsfake.Config{Teams: 50, Problems: 10, Submissions: 600, Clarifications: 60, Seed: 21})
+	bus := openBus(b)
+	fake, url := startFake(b, feed, ccsfake.ServerConfig{KeepAlive: time.Second})
+	fake.SetAvailable(0)
+	node := startFeed(b, bus, time.Minute)
+	// One line before the follower starts, so the contest exists.
+	fake.SetAvailable(1)
+	f := startFollower(b, bus, url)
+	waitUntil(b, "the contest to exist", func() bool { return node.count(b, "?stream=false", "") == 1 })
+
+	kinds := map[string]*benchReader{}
+	rs := make([]*benchReader, nReaders)
+	for i := range rs {
+		var r reader
+		switch {
+		case i%100 == 0:
+			r = reader{name: "admin", admin: true}
+		case i%10 == 0:
+			team := feed.Teams[(i/10)%len(feed.Teams)]
+			r = reader{name: "team " + team, team: team}
+		default:
+			r = reader{name: "anonymous"}
+		}
+		k := kinds[r.name]
+		if k == nil {
+			k = &benchReader{r: r, want: len(expected(b, feed, len(feed.Lines), r))}
+			switch {
+			case r.admin:
+				k.tok = node.token(b, "jury", true)
+			case r.team != "":
+				k.tok = node.token(b, feed.TeamUser[r.team], false)
+			}
+			kinds[r.name] = k
+		}
+		rs[i] = &benchReader{r: r, tok: k.tok, want: k.want}
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{}).DialContext,
+		MaxIdleConnsPerHost: -1, DisableCompression: true,
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	var connected, done sync.WaitGroup
+	connected.Add(nReaders)
+	done.Add(nReaders)
+	errs := make(chan error, nReaders)
+	for _, r := range rs {
+		go func() {
+			defer done.Done()
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, node.url+"/api/contests/wf/event-feed", nil)
+			if r.tok != "" {
+				req.Header.Set("Authorization", "Bearer "+r.tok)
+			}
+			resp, err := client.Do(req)
+			connected.Done()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer resp.Body.Close()
+			h := fnv.New64a()
+			sc := bufio.NewScanner(resp.Body)
+			for r.count < r.want && sc.Scan() {
+				if len(sc.Bytes()) == 0 {
+					continue
+				}
+				h.Write(sc.Bytes())
+				h.Write([]byte{'\n'})
+				r.count++
+			}
+			r.hash = h.Sum64()
+		}()
+	}
+	connected.Wait()
+	waitUntil(b, "every reader to be connected", func() bool { return node.feed.Readers() == nReaders })
+	before := node.feed.Delivered()
+	cpu0, t0 := cpuTime(), time.Now()
+	b.ResetTimer()
+	fake.SetAvailable(len(feed.Lines))
+	done.Wait()
+	elapsed, cpu := time.Since(t0), cpuTime()-cpu0
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		b.Fatalf("reader: %v", err)
+	}
+	f.stop()
+	delivered := node.feed.Delivered() - before
+	// The reference read of each view, checked against the ground truth.
+	for _, k := range kinds {
+		lines := node.readAll(b, "?stream=false", k.tok)
+		got, want := servedKeys(b, lines), expected(b, feed, len(feed.Lines), k.r)
+		if len(got) != len(want) {
+			b.Fatalf("%s: reference read has %d notifications, want %d", k.r.name, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				b.Fatalf("%s: reference read differs at %d", k.r.name, i)
+			}
+		}
+		h := fnv.New64a()
+		for _, l := range lines {
+			h.Write(l)
+			h.Write([]byte{'\n'})
+		}
+		k.hash = h.Sum64()
+	}
+	for i, r := range rs {
+		if k := kinds[r.r.name]; r.count != k.want || r.hash != k.hash {
+			b.Fatalf("reader %d (%s): %d notifications, hash %x; want %d, %x", i, r.r.name, r.count, r.hash, k.want, k.hash)
+		}
+	}
+	if n := fake.Requests.Load(); n != 1 {
+		b.Fatalf("the CCS saw %d requests, want 1", n)
+	}
+	b.ReportMetric(float64(delivered), "deliveries")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(delivered), "cpu-ns/delivery")
+	b.ReportMetric(float64(delivered)/elapsed.Seconds(), "deliveries/s")
+	b.ReportMetric(elapsed.Seconds(), "s/contest")
+	b.Logf("%d readers (%d views), %d notifications in the feed, %d deliveries in %v, CPU %v; CCS requests %d",
+		nReaders, len(kinds), len(feed.Valid()), delivered, elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), fake.Requests.Load())
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
