@@ -39,3 +39,5 @@ export type {
   WebSocketLike,
 } from './transport.js';
 export type * from './types.js';
+export { CcsFeedError, followCcsFeed } from './ccs-feed.js';
+export type { CcsFeed, CcsFeedOptions, CcsNotification } from './ccs-feed.js';
