@@ -52,12 +52,16 @@ type follower struct {
 	done   chan struct{}
 }
 
-func startFollower(t testing.TB, bus *natsbus.Bus, url string) *follower {
+func startFollower(t testing.TB, bus *natsbus.Bus, url string, tweak ...func(*ccs.FollowerConfig)) *follower {
 	t.Helper()
-	f, err := ccs.NewFollower(ccs.FollowerConfig{
+	cfg := ccs.FollowerConfig{
 		FeedURL: url, Username: "cds", Password: "secret-pw", Contest: "wf", Bus: bus,
 		MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond,
-	})
+	}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	f, err := ccs.NewFollower(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,6 +230,9 @@ func (r *router) route(n *Notification, raw []byte, identity string) []Publicati
 	withhold := false
 	team := ""
 	switch {
+	case n.Data[0] == '[' && rule != RulePublic:
+		// A whole collection at once (2023-06, id null): its elements may
+		// belong to different teams, so only the admins see it.
 	case n.Deleted():
 		// A delete goes to whoever saw the object (admins when nobody did).
 		// Something withheld and deleted before the thaw is never released.
@@ -390,6 +393,19 @@ func (r *router) submissionOf(n *Notification) string {
 // learn records what n tells about the contest.
 func (r *router) learn(n *Notification) {
 	if n.Deleted() {
+		return
+	}
+	if n.Data[0] == '[' {
+		var elems []json.RawMessage
+		json.Unmarshal(n.Data, &elems)
+		for _, e := range elems {
+			var d struct {
+				ID string `json:"id"`
+			}
+			if len(e) > 0 && e[0] == '{' && json.Unmarshal(e, &d) == nil {
+				r.learn(&Notification{Type: n.Type, ID: d.ID, Data: e})
+			}
+		}
 		return
 	}
 	switch n.Type {
