@@ -164,7 +164,7 @@ type feedNode struct {
 	signer *auth.Signer
 }
 
-func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration) *feedNode {
+func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration, tweak ...func(*ccs.FeedConfig)) *feedNode {
 	t.Helper()
 	keys := auth.NewKeySet()
 	if err := keys.AddHMAC("test", testSecret); err != nil {
@@ -174,7 +174,11 @@ func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration) *feedNod
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed, err := ccs.NewFeed(ccs.FeedConfig{Bus: bus, Verifier: v, Anonymous: true, KeepAlive: keepAlive})
+	cfg := ccs.FeedConfig{Bus: bus, Verifier: v, Anonymous: true, KeepAlive: keepAlive}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	feed, err := ccs.NewFeed(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package ccs_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"slices"
 	"testing"
@@ -106,4 +107,39 @@ func TestServedFeedOptions(t *testing.T) {
 			t.Fatalf("got %s, want 403", resp.Status)
 		}
 	})
+}
+
+// TestServedFeedTokenRules: without Anonymous a reader needs a token
+// (401), and a live feed ends when its reader's token expires.
+func TestServedFeedTokenRules(t *testing.T) {
+	feed := contestFeed(13, false)
+	bus := openBus(t)
+	_, url := startFake(t, feed, ccsfake.ServerConfig{})
+	node := startFeed(t, bus, time.Minute, func(c *ccs.FeedConfig) { c.Anonymous = false })
+	startFollower(t, bus, url)
+	admin := node.token(t, "jury", true)
+	waitUntil(t, "the contest on the feed", func() bool { return node.count(t, "?stream=false", admin) > 0 })
+	resp := node.get(t, context.Background(), "wf", "?stream=false", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("anonymous reader got %s, want 401", resp.Status)
+	}
+	c := claimsFor("team-t1", "wf")
+	short, err := node.signer.UserToken(c, 2*time.Second, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	live := node.get(t, ctx, "wf", "", short)
+	defer live.Body.Close()
+	if live.StatusCode != http.StatusOK {
+		t.Fatalf("live read: %s", live.Status)
+	}
+	if _, err := io.Copy(io.Discard, live.Body); err != nil {
+		t.Fatalf("live feed did not end cleanly at the token's expiry: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("live feed outlived its token")
+	}
 }
