@@ -53,6 +53,13 @@ type Config struct {
 	// fresh cluster answers with timeouts or "JetStream not ready" until
 	// it has elected its JetStream leader. Default 60 s.
 	ConnectTimeout time.Duration
+	// Duplicates is the stream's de-duplication window for publishes with
+	// a message id (PublishMsgID). Default 2 minutes.
+	Duplicates time.Duration
+	// Bind uses the stream as it is, without creating or updating it (Open
+	// fails when it does not exist): for tools that publish to a stream
+	// the nodes manage, so that their defaults never reshape it.
+	Bind bool
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -83,6 +90,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxEventSize <= 0 {
 		c.MaxEventSize = protocol.DefaultMaxEventSize
+	}
+	if c.Duplicates <= 0 {
+		c.Duplicates = 2 * time.Minute
 	}
 	if c.Name == "" {
 		c.Name = "arenacast"
@@ -154,6 +164,13 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		b.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
 	}
+	if cfg.Bind {
+		if b.stream, err = b.js.Stream(ctx, cfg.Stream); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("natsbus: binding to stream %s: %w", cfg.Stream, err)
+		}
+		return b, nil
+	}
 	retry = newBackoff(deadline)
 	for {
 		if err = b.createStream(ctx); err == nil {
@@ -183,7 +200,7 @@ func (b *Bus) createStream(ctx context.Context) error {
 		MaxMsgSize:  int32(cfg.MaxEventSize),
 		Replicas:    cfg.Replicas,
 		Storage:     jetstream.FileStorage,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  cfg.Duplicates,
 		AllowDirect: true,
 	})
 	return err
@@ -359,6 +376,28 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 		wait(waited)
 	}
 	return ids, errs
+}
+
+// PublishMsgID stores ev with the JetStream message id msgID, so that the
+// stream keeps only the first of several publishes with the same id within
+// its duplicate window (Config.Duplicates). It returns the stored event's
+// sequence, also for a duplicate (then: the first one's), and whether ev was
+// a duplicate. Followers of external feeds (package ccs) use it to make a
+// replayed notification harmless.
+func (b *Bus) PublishMsgID(ctx context.Context, ev *protocol.Event, msgID string) (uint64, bool, error) {
+	subj, err := b.Subject(ev.Parsed)
+	if err != nil {
+		return 0, false, err
+	}
+	data, err := ev.Encode()
+	if err != nil {
+		return 0, false, fmt.Errorf("natsbus: encoding event: %w", err)
+	}
+	ack, err := b.js.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return 0, false, fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
+	}
+	return ack.Sequence, ack.Duplicate, nil
 }
 
 // LastID returns the stream's last sequence.

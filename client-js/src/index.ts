@@ -41,3 +41,5 @@ export type {
 export type * from './types.js';
 export { BoardSet, KeyedBoard, isKeyedBoard, jsonEqual } from './board.js';
 export type { BoardChange, BoardContainers, BoardData, BoardRow, DeliveredPatch, PatchResult } from './board.js';
+export { CcsFeedError, followCcsFeed } from './ccs-feed.js';
+export type { CcsFeed, CcsFeedOptions, CcsNotification } from './ccs-feed.js';

@@ -102,7 +102,8 @@ func (b *bench) boardsRun(ctx context.Context, mode string, viewers int) (boards
 	vs := make([]*boardViewer, viewers)
 	sem := make(chan struct{}, b.cfg.conc)
 	var wg sync.WaitGroup
-	var dialErr atomic.Value
+	var errMu sync.Mutex
+	var dialErr error // the first connect that failed
 	for i := range vs {
 		v := &boardViewer{patches: mode == "patch", done: make(chan struct{}), first: make(chan struct{}), sample: i%100 == 0}
 		vs[i] = v
@@ -110,16 +111,20 @@ func (b *bench) boardsRun(ctx context.Context, mode string, viewers int) (boards
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if err := v.connect(ctx, b, "/scoreboard/"+tok); err != nil {
-				dialErr.Store(err)
+				errMu.Lock()
+				if dialErr == nil {
+					dialErr = err
+				}
+				errMu.Unlock()
 				close(v.done)
 				close(v.first)
 			}
 		})
 	}
 	wg.Wait()
-	if err, _ := dialErr.Load().(error); err != nil {
+	if dialErr != nil {
 		closeViewers(vs)
-		return out, 0, err
+		return out, 0, fmt.Errorf("connecting viewers: %w", dialErr)
 	}
 	for _, v := range vs {
 		select {

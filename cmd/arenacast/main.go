@@ -5,6 +5,7 @@
 //	arenacast publish   put one event (or, with --ndjson, every event of stdin) on the stream
 //	arenacast listen    print the events of channels (a minimal client)
 //	arenacast --version the module version and commit it was built from
+//	arenacast ccs-follow  follow a CCS Contest API event feed onto the stream
 //
 // main only wires: signals and exit codes; each subcommand is a type with
 // ParseFlags, Run and Close so tests run the real program.
@@ -28,6 +29,7 @@ commands:
   token     mint a token for development and tests
   publish   put one event, or NDJSON events from stdin, on the stream (NATS or HTTP)
   listen    connect, subscribe and print events (a minimal client)
+  ccs-follow  follow a CCS Contest API event feed onto the stream (docs/ccs.md)
 
 Run 'arenacast <command> --help' for a command's flags, 'arenacast --version'
 for the build.
@@ -63,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd = &Publish{Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}
 	case "listen":
 		cmd = &Listen{Stdout: stdout, Stderr: stderr}
+	case "ccs-follow":
+		cmd = &CCSFollow{Stdout: stdout, Stderr: stderr}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -16,6 +16,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/ccs"
 	"github.com/arenacast/arenacast/broadcaster/demo"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
@@ -57,6 +58,8 @@ type Serve struct {
 	demoKey                               string
 	demoSeed                              uint64 // 0: from the clock
 	legacy                                legacyFlags
+	ccsFeed, ccsAnonymous                 bool   // GET /api/contests/{id}/event-feed
+	ccsKeepAlive                          time.Duration
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -122,6 +125,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	demoOn := e.Bool("demo", false, "run a simulated contest \"demo\" and serve a page showing it at /demo/; the page hands out tokens: development only")
 	demoSeed := e.Int("demo-seed", 0, "--demo: seed of the simulated contest, for a reproducible run (0: from the clock)")
 	demoKey := e.String("demo-key", "testdata/devkeys/dev.pem", "--demo: private key the demo page's tokens are minted with (EdDSA, ES256 or HS256); --keys must verify it")
+	ccsFeed := e.Bool("ccs-feed", false, "serve followed CCS feeds (arenacast ccs-follow) at GET /api/contests/{id}/event-feed (docs/ccs.md)")
+	ccsAnonymous := e.Bool("ccs-feed-anonymous", true, "--ccs-feed: readers without a token get the public (frozen) view; false: a token is required")
+	ccsKeepAlive := e.Duration("ccs-feed-keepalive", 120*time.Second, "--ccs-feed: idle newline period")
 	c.legacy.register(e)
 	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
@@ -132,6 +138,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	c.ccsFeed, c.ccsAnonymous, c.ccsKeepAlive = *ccsFeed, *ccsAnonymous, *ccsKeepAlive
 	c.addrFile, c.natsURL, c.natsListen, c.dataDir = *addrFile, *natsURL, *natsListen, *dataDir
 	c.keys, c.issuer, c.audience = *keys, *issuer, *audience
 	c.origins, c.publishKey, c.prefix, c.stream = *origins, *publishKey, *prefix, *stream
@@ -293,10 +300,21 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	addr := c.ln.Addr().String()
 	handler := srv.Handler()
-	if c.demo {
+	var feed *ccs.Feed
+	if c.ccsFeed {
+		if feed, err = ccs.NewFeed(ccs.FeedConfig{Bus: c.bus, Verifier: verifier, Anonymous: c.ccsAnonymous, KeepAlive: c.ccsKeepAlive, Logger: log}); err != nil {
+			return err
+		}
+	}
+	if c.demo || feed != nil {
 		mux := http.NewServeMux()
-		mux.Handle("/demo/", demoPage)
-		mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+		if c.demo {
+			mux.Handle("/demo/", demoPage)
+			mux.Handle("GET /{$}", http.RedirectHandler("/demo/", http.StatusFound))
+		}
+		if feed != nil {
+			mux.Handle("/api/contests/", feed)
+		}
 		mux.Handle("/", handler)
 		handler = mux
 	}
@@ -311,6 +329,13 @@ func (c *Serve) Run(ctx context.Context) error {
 	defer stopRun()
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(runCtx) }()
+	if feed != nil {
+		go func() {
+			if err := feed.Run(runCtx); err != nil {
+				log.Error("ccs feed stopped consuming", "err", err)
+			}
+		}()
+	}
 	select {
 	case <-srv.Ready():
 	case err := <-runErr:

@@ -1,0 +1,376 @@
+package ccs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// FeedConfig configures a Feed. Zero durations take the defaults named on
+// them.
+type FeedConfig struct {
+	// Bus is the stream the followed notifications are on.
+	Bus broadcaster.Bus
+	// Verifier checks readers' bearer tokens.
+	Verifier *auth.Verifier
+	// Anonymous lets readers without a token read the public view.
+	Anonymous bool
+	// KeepAlive is the idle newline's period. Default 120 s (the CCS
+	// Contest API's).
+	KeepAlive time.Duration
+	// WriteTimeout drops a reader whose one write stays blocked this long.
+	// Default 30 s.
+	WriteTimeout time.Duration
+	// Logger receives refusals and skipped events (never tokens).
+	Logger *slog.Logger
+}
+
+// Feed serves GET /api/contests/{id}/event-feed for every contest that
+// has followed notifications on the stream. It consumes the stream once
+// (one consumer per node, however many readers) and keeps each contest's
+// notifications in memory; a reader is a goroutine walking that log.
+type Feed struct {
+	cfg FeedConfig // static after NewFeed
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	contests map[string]*feedLog // guarded by mu
+	// position is the newest stream position consumed; since_token above
+	// it is unknown. ready is closed once the consumer reached the stream
+	// position it started at.
+	position  atomic.Uint64
+	ready     chan struct{}
+	readyOnce sync.Once
+	readers   atomic.Int64
+	delivered atomic.Uint64
+}
+
+// entryKind says how an entry relates to the notification it carries.
+type entryKind uint8
+
+const (
+	kindPrimary entryKind = iota // the notification's own event
+	kindShare                    // one recipient's copy of a private notification for several teams
+	kindRelease                  // a notification withheld during the freeze, public at the thaw
+)
+
+// entry is one served notification.
+type entry struct {
+	id     uint64
+	typ    string // CCS type, for types=
+	kind   entryKind
+	public bool
+	user   string
+	line   []byte // the served line, newline included
+}
+
+// visible reports whether a reader with access a and user name user sees e.
+// Admins see every notification once (primaries); others see public
+// primaries and their own, their shares, and releases of other teams'
+// notifications (their own they saw when it was made).
+func (e *entry) visible(a auth.Access, user string) bool {
+	if a == auth.AccessAll {
+		return e.kind == kindPrimary
+	}
+	switch e.kind {
+	case kindPrimary:
+		return e.public || (user != "" && e.user == user)
+	case kindShare:
+		return user != "" && e.user == user
+	default:
+		return e.user == "" || e.user != user
+	}
+}
+
+// feedLog is one contest's served notifications, in stream order.
+type feedLog struct {
+	mu      sync.RWMutex
+	entries []entry       // guarded by mu
+	grew    chan struct{} // guarded by mu; closed (and replaced) when entries grow
+}
+
+func (l *feedLog) add(e entry) {
+	l.mu.Lock()
+	l.entries = append(l.entries, e)
+	close(l.grew)
+	l.grew = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// after returns the entries from index i on and a channel closed when more
+// arrive.
+func (l *feedLog) after(i int) ([]entry, <-chan struct{}) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.entries[i:len(l.entries):len(l.entries)], l.grew
+}
+
+// index is the index of the first entry with id > token.
+func (l *feedLog) index(token uint64) int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id > token })
+}
+
+// NewFeed checks cfg.
+func NewFeed(cfg FeedConfig) (*Feed, error) {
+	if cfg.Bus == nil || cfg.Verifier == nil {
+		return nil, errors.New("ccs feed: Bus and Verifier are required")
+	}
+	if cfg.KeepAlive <= 0 {
+		cfg.KeepAlive = 120 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Feed{cfg: cfg, log: cfg.Logger, contests: map[string]*feedLog{}, ready: make(chan struct{})}, nil
+}
+
+// Ready is closed once the feed has read the stream up to where it stood
+// when Run began; until then requests are answered 503.
+func (f *Feed) Ready() <-chan struct{} { return f.ready }
+
+// Readers is the number of open feed requests.
+func (f *Feed) Readers() int { return int(f.readers.Load()) }
+
+// Delivered is the number of notification lines written to readers.
+func (f *Feed) Delivered() uint64 { return f.delivered.Load() }
+
+// Run consumes the stream from its start until ctx ends.
+func (f *Feed) Run(ctx context.Context) error {
+	last, err := f.cfg.Bus.LastID(ctx)
+	if err != nil {
+		return fmt.Errorf("ccs feed: reading the stream position: %w", err)
+	}
+	f.passed(0, last)
+	err = f.cfg.Bus.Consume(ctx, 0, func(ev *protocol.Event) {
+		f.take(ev)
+		f.passed(ev.ID, last)
+	}, func(_ string, id uint64, _ error) { f.passed(id, last) })
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (f *Feed) passed(id, last uint64) {
+	if id > f.position.Load() {
+		f.position.Store(id)
+	}
+	if id >= last {
+		f.readyOnce.Do(func() { close(f.ready) })
+	}
+}
+
+// take adds a followed notification to its contest's log.
+func (f *Feed) take(ev *protocol.Event) {
+	if !strings.HasPrefix(ev.Type, "ccs_") || ev.Parsed.Kind != protocol.KindContest {
+		return
+	}
+	kind := kindPrimary
+	base := ev.Type
+	switch {
+	case strings.HasSuffix(ev.Type, suffixShare):
+		kind, base = kindShare, strings.TrimSuffix(ev.Type, suffixShare)
+	case strings.HasSuffix(ev.Type, suffixRelease):
+		kind, base = kindRelease, strings.TrimSuffix(ev.Type, suffixRelease)
+	}
+	n, err := ParseNotification(ev.Data)
+	if err != nil || EventType(n.Type) != base {
+		f.log.Warn("skipping a ccs event that holds no notification of its type", "channel", ev.Channel, "id", ev.ID)
+		return
+	}
+	f.mu.Lock()
+	l := f.contests[ev.Parsed.Name]
+	if l == nil {
+		l = &feedLog{grew: make(chan struct{})}
+		f.contests[ev.Parsed.Name] = l
+	}
+	f.mu.Unlock()
+	l.add(entry{id: ev.ID, typ: n.Type, kind: kind, public: ev.Public, user: ev.User, line: encodeServed(n, protocol.IDString(ev.ID))})
+}
+
+func (f *Feed) contest(alias string) *feedLog {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.contests[alias]
+}
+
+// ServeHTTP answers GET /api/contests/{id}/event-feed.
+func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/contests/")
+	alias, tail, _ := strings.Cut(rest, "/")
+	if !ok || tail != "event-feed" || !protocol.ValidName(alias) {
+		ccsError(w, http.StatusNotFound, "no such endpoint")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		ccsError(w, http.StatusMethodNotAllowed, "use GET")
+		return
+	}
+	select {
+	case <-f.ready:
+	default:
+		ccsError(w, http.StatusServiceUnavailable, "the feed is still reading the stream")
+		return
+	}
+	access, user, expires, status, msg := f.reader(r, alias)
+	if status != 0 {
+		ccsError(w, status, msg)
+		return
+	}
+	q := r.URL.Query()
+	var after uint64
+	if tok := q.Get("since_token"); tok != "" {
+		id, err := protocol.ParseID(tok)
+		if err != nil || id > f.position.Load() {
+			ccsError(w, http.StatusBadRequest, "since_token is not a token of this feed")
+			return
+		}
+		after = id
+	}
+	var types map[string]bool
+	if t := q.Get("types"); t != "" {
+		types = map[string]bool{}
+		for _, name := range strings.Split(t, ",") {
+			types[strings.TrimSpace(name)] = true
+		}
+	}
+	stream := true
+	switch q.Get("stream") {
+	case "", "true":
+	case "false":
+		stream = false
+	default:
+		ccsError(w, http.StatusBadRequest, "stream must be true or false")
+		return
+	}
+	l := f.contest(alias)
+	if l == nil {
+		ccsError(w, http.StatusNotFound, "no followed feed for this contest")
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	f.readers.Add(1)
+	defer f.readers.Add(-1)
+	ctx := r.Context()
+	if !expires.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, expires)
+		defer cancel()
+	}
+	f.stream(ctx, w, l, l.index(after), access, user, types, stream)
+}
+
+// stream writes a reader's feed from index i on.
+func (f *Feed) stream(ctx context.Context, w http.ResponseWriter, l *feedLog, i int, a auth.Access, user string, types map[string]bool, live bool) {
+	rc := http.NewResponseController(w)
+	idle := time.NewTimer(f.cfg.KeepAlive)
+	defer idle.Stop()
+	buf := make([]byte, 0, 32<<10)
+	write := func() bool {
+		if len(buf) == 0 {
+			return true
+		}
+		rc.SetWriteDeadline(time.Now().Add(f.cfg.WriteTimeout))
+		_, err := w.Write(buf)
+		if err == nil {
+			err = rc.Flush()
+		}
+		buf = buf[:0]
+		return err == nil
+	}
+	for {
+		es, grew := l.after(i)
+		i += len(es)
+		n := 0
+		for k := range es {
+			e := &es[k]
+			if !e.visible(a, user) || (types != nil && !types[e.typ]) {
+				continue
+			}
+			buf = append(buf, e.line...)
+			n++
+			if len(buf) >= 32<<10 {
+				if !write() {
+					return
+				}
+			}
+		}
+		if !write() {
+			return
+		}
+		if n > 0 {
+			f.delivered.Add(uint64(n))
+			idle.Reset(f.cfg.KeepAlive)
+		}
+		if !live {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-grew:
+		case <-idle.C:
+			buf = append(buf, '\n')
+			if !write() {
+				return
+			}
+			idle.Reset(f.cfg.KeepAlive)
+		}
+	}
+}
+
+// reader decides who is reading: a bearer token's access to
+// /contest/<alias> (admins: all; participants: their team's view), or the
+// public view without one. status is non-zero for a refusal.
+func (f *Feed) reader(r *http.Request, alias string) (a auth.Access, user string, expires time.Time, status int, msg string) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		if !f.cfg.Anonymous {
+			return 0, "", time.Time{}, http.StatusUnauthorized, "a bearer token is required"
+		}
+		return auth.AccessMember, "", time.Time{}, 0, ""
+	}
+	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
+		return 0, "", time.Time{}, http.StatusUnauthorized, "use Authorization: Bearer <token>"
+	}
+	p, err := f.cfg.Verifier.Verify(strings.TrimSpace(h[7:]))
+	if err != nil {
+		return 0, "", time.Time{}, http.StatusUnauthorized, "the token is not valid"
+	}
+	a = auth.ChannelAccess(p, protocol.Channel{Kind: protocol.KindContest, Name: alias})
+	if a == auth.AccessNone {
+		return 0, "", time.Time{}, http.StatusForbidden, "the token grants nothing on this contest"
+	}
+	return a, p.User, p.Expires, 0, ""
+}
+
+// ccsError answers like a CCS: {"code":...,"message":...}.
+func ccsError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "{\"code\":%d,\"message\":%q}\n", status, msg)
+}
