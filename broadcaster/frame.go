@@ -2,6 +2,7 @@ package broadcaster
 
 import (
 	"bytes"
+	"sync"
 
 	"github.com/arenacast/arenacast/broadcaster/board"
 
@@ -23,6 +24,18 @@ type frame struct {
 	// ev is the scoreboard_patch a frame carries (delivered form), for
 	// folding a newer patch of its view into it; nil for other frames.
 	ev *protocol.Event
+	// folds remembers, on a newer patch frame, its fold onto each older
+	// frame it met in a queue: every slow viewer with the same frame
+	// queued gets the same fold (and so the same frame to fold the next
+	// patch onto), made once, not once per viewer.
+	folds *foldCache
+}
+
+// foldCache is a patch frame's folds by the older frame; mu guards m
+// (sessions of several goroutines queue the same frame).
+type foldCache struct {
+	mu sync.Mutex
+	m  map[*frame]*frame // nil value: the fold was not possible
 }
 
 func newEventFrame(ev *protocol.Event, channel string) *frame {
@@ -31,8 +44,13 @@ func newEventFrame(ev *protocol.Event, channel string) *frame {
 	if ev.Type == protocol.TypeScoreboardPatch {
 		patch = ev
 	}
+	var folds *foldCache
+	if patch != nil {
+		folds = &foldCache{}
+	}
 	return &frame{
 		ev:        patch,
+		folds:     folds,
 		data:      b,
 		seq:       ev.ID,
 		stored:    ev.StoredAt,
@@ -82,6 +100,22 @@ func foldFrames(older, newer *frame) *frame {
 	if older.ev == nil || newer.ev == nil {
 		return nil
 	}
+	c := newer.folds
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, done := c.m[older]; done {
+		return f
+	}
+	f := foldOnce(older, newer)
+	if c.m == nil {
+		c.m = make(map[*frame]*frame)
+	}
+	c.m[older] = f
+	return f
+}
+
+// foldOnce makes the fold of foldFrames.
+func foldOnce(older, newer *frame) *frame {
 	data, ok := board.Fold(older.ev.Data, newer.ev.Data)
 	if !ok {
 		return nil

@@ -105,7 +105,7 @@ type keyedView struct {
 	// history that holds it holds the board too.
 	from  uint64
 	whole bool
-	snap *protocol.Event // the board at version, encoded; nil until asked for
+	snap  *protocol.Event // the board at version, encoded; nil until asked for
 }
 
 // snapshot returns the board at its version as a scoreboard_update.
@@ -354,7 +354,7 @@ func snapshotView(sub *subscription, ev *protocol.Event) bool {
 // subscriber: the views it may see, as snapshot events, and, for keyed
 // boards, from which id on their patches are in the recent log.
 type boardViews struct {
-	snaps []*protocol.Event // oldest first
+	snaps []*protocol.Event    // oldest first
 	keyed map[string]keyedFrom // for keyed views, by view
 }
 

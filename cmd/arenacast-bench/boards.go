@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -51,13 +52,17 @@ type boardsRunOut struct {
 
 // boardViewer is one scoreboard viewer: a WebSocket on /scoreboard/<token>.
 type boardViewer struct {
-	ws      *wsConn
-	patches bool
+	ws        *wsConn
+	patchMode bool
 
 	// Owned by the reader goroutine until done is closed.
 	replica  *board.Replica
 	lastID   uint64
 	last     []byte // full mode: the last board's bytes, for the sample
+	// patches are the patch messages as received, applied to replica
+	// after the run (off the clock: parsing 100,000 patches a second
+	// would make the load tool, not the server, the slow reader).
+	patches [][]byte
 	sample   bool
 	bytes    int64 // payload bytes after the first board
 	messages int64
@@ -105,7 +110,7 @@ func (b *bench) boardsRun(ctx context.Context, mode string, viewers int) (boards
 	var errMu sync.Mutex
 	var dialErr error // the first connect that failed
 	for i := range vs {
-		v := &boardViewer{patches: mode == "patch", done: make(chan struct{}), first: make(chan struct{}), sample: i%100 == 0}
+		v := &boardViewer{patchMode: mode == "patch", done: make(chan struct{}), first: make(chan struct{}), sample: i%100 == 0}
 		vs[i] = v
 		sem <- struct{}{}
 		wg.Go(func() {
@@ -211,7 +216,7 @@ func (v *boardViewer) connect(ctx context.Context, b *bench, channel string) err
 		return err
 	}
 	nc.SetDeadline(time.Now().Add(30 * time.Second))
-	ws, err := wsHandshake(nc, b.target.host, b.target.path+"?boards="+map[bool]string{true: "patch", false: "full"}[v.patches])
+	ws, err := wsHandshake(nc, b.target.host, b.target.path+"?boards="+map[bool]string{true: "patch", false: "full"}[v.patchMode])
 	if err != nil {
 		nc.Close()
 		return err
@@ -260,7 +265,10 @@ func (v *boardViewer) read() {
 			v.bytes += int64(len(msg))
 			v.messages++
 		}
-		if v.patches || !started || v.sample {
+		if v.patchMode && started {
+			v.patches = append(v.patches, append([]byte(nil), msg...))
+			id = idOf(msg)
+		} else if v.patchMode || !started || v.sample {
 			var m boardMsg
 			if err := json.Unmarshal(msg, &m); err != nil {
 				v.err = err
@@ -268,7 +276,7 @@ func (v *boardViewer) read() {
 			}
 			id, _ = strconv.ParseUint(m.ID, 10, 64)
 			switch {
-			case typ == protocol.TypeScoreboardUpdate && v.patches:
+			case typ == protocol.TypeScoreboardUpdate && v.patchMode:
 				if v.replica, err = board.NewReplica(m.Data, id); err != nil {
 					v.err = err
 					return
@@ -279,7 +287,7 @@ func (v *boardViewer) read() {
 					v.err = err
 					return
 				}
-			case !v.patches:
+			case !v.patchMode:
 				v.last = append(v.last[:0], m.Data...)
 			}
 		} else {
@@ -294,6 +302,34 @@ func (v *boardViewer) read() {
 			return
 		}
 	}
+}
+
+// applyPatches applies the patches received, in order, to the replica.
+func (v *boardViewer) applyPatches() error {
+	for _, msg := range v.patches {
+		var m boardMsg
+		if err := json.Unmarshal(msg, &m); err != nil {
+			return err
+		}
+		id, _ := strconv.ParseUint(m.ID, 10, 64)
+		base, _ := strconv.ParseUint(m.Base, 10, 64)
+		if m.Type == protocol.TypeScoreboardUpdate {
+			r, err := board.NewReplica(m.Data, id)
+			if err != nil {
+				return err
+			}
+			v.replica = r
+			continue
+		}
+		if v.replica == nil {
+			return errors.New("a patch before the board")
+		}
+		if _, err := v.replica.Patch(m.Data, id, base); err != nil {
+			return err
+		}
+	}
+	v.patches = nil
+	return nil
 }
 
 // idOf reads the id of a delivery without decoding the whole board.
@@ -316,8 +352,11 @@ func (v *boardViewer) equal(want []byte, final uint64) bool {
 	if v.lastID != final {
 		return false
 	}
-	if v.patches {
-		return v.replica != nil && sameJSON(v.replica.Encode(), want)
+	if v.patchMode {
+		if err := v.applyPatches(); err != nil || v.replica == nil {
+			return false
+		}
+		return sameJSON(v.replica.Encode(), want)
 	}
 	return !v.sample || sameJSON(v.last, want)
 }
