@@ -79,7 +79,10 @@ type boardViewer struct {
 func (b *bench) boards(ctx context.Context) (*boardsResult, error) {
 	viewers := b.cfg.clientsOr(5000)
 	res := &boardsResult{Viewers: viewers, Rows: b.cfg.boardRows, Rate: b.cfg.boardRate}
-	for _, mode := range []string{"patch", "full"} {
+	for i, mode := range []string{"patch", "full"} {
+		if i > 0 {
+			time.Sleep(5 * time.Second) // let the node close the previous run's connections
+		}
 		out, size, err := b.boardsRun(ctx, mode, viewers)
 		if err != nil {
 			return res, fmt.Errorf("%s: %w", mode, err)
@@ -203,11 +206,19 @@ func (b *bench) pubRaw(ctx context.Context, typ, channel string, data []byte) (u
 	if err != nil {
 		return 0, err
 	}
-	ack, err := b.pub.js.Publish(ctx, subj, enc)
-	if err != nil {
-		return 0, err
+	// A node still closing the previous run's thousands of connections
+	// can hold its embedded NATS past one request's timeout: retry.
+	var last error
+	for range 5 {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ack, err := b.pub.js.Publish(pctx, subj, enc)
+		cancel()
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		last = err
 	}
-	return ack.Sequence, nil
+	return 0, fmt.Errorf("publishing %s: %w", typ, last)
 }
 
 func (v *boardViewer) connect(ctx context.Context, b *bench, channel string) error {
