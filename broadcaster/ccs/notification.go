@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/arenacast/arenacast/protocol"
 )
@@ -34,6 +35,11 @@ var ErrMalformed = errors.New("malformed notification")
 // ParseNotification parses one non-empty feed line. The error names what
 // is wrong without quoting the line.
 func ParseNotification(line []byte) (*Notification, error) {
+	if !utf8.Valid(line) {
+		// The stream refuses it (protocol.Event.Validate), and a browser
+		// would fail on it: malformed, like any line that is not JSON.
+		return nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
+	}
 	var n Notification
 	if err := json.Unmarshal(line, &n); err != nil {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
