@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -24,17 +23,8 @@ type node struct {
 // port of its own) with args added, and stops it when the test ends.
 func startServe(t *testing.T, args ...string) *node {
 	t.Helper()
-	dir := t.TempDir()
-	keys, _ := filepath.Abs("../../testdata/devkeys")
-	addrFile := filepath.Join(dir, "addr")
 	ctx, stop := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	served := make(chan int, 1)
-	go func() {
-		served <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
-			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms",
-			"--nats-listen", "127.0.0.1:0"}, args...), out, out)
-	}()
+	addr, out, served := startServeCtx(t, ctx, append([]string{"--shutdown-drain", "10ms", "--nats-listen", "127.0.0.1:0"}, args...)...)
 	t.Cleanup(func() {
 		stop()
 		select {
@@ -46,23 +36,8 @@ func startServe(t *testing.T, args ...string) *node {
 			t.Error("serve did not stop")
 		}
 	})
-	n := &node{log: out, key: filepath.Join(keys, "dev.pem")}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(addrFile); err == nil {
-			n.addr = string(b)
-			break
-		}
-		select {
-		case code := <-served:
-			t.Fatalf("serve exited with %d: %s", code, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start: %s", out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	keys, _ := filepath.Abs("../../testdata/devkeys")
+	n := &node{addr: addr, log: out, key: filepath.Join(keys, "dev.pem")}
 	m := regexp.MustCompile(`"embedded NATS listening" url=(\S+)`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no NATS address in the log: %s", out.String())
