@@ -69,7 +69,7 @@ type boardViewer struct {
 	err      error
 	done     chan struct{}
 	first    chan struct{} // closed at the first board
-	final    atomic.Uint64 // stop once a board at or past it arrived
+	seen     atomic.Uint64 // the newest board or patch id received
 }
 
 // boards runs the boards preset: viewers on one contest's public
@@ -162,15 +162,16 @@ func (b *bench) boardsRun(ctx context.Context, mode string, viewers int) (boards
 	}
 	out.Elapsed = time.Since(start).Seconds()
 	b.pub.settle()
+	// Wait until every viewer has the final version (or ended), bounded.
+	deadline := time.Now().Add(time.Minute)
 	for _, v := range vs {
-		v.final.Store(lastID)
-	}
-	// Wait for every viewer's final board (or its end), bounded.
-	deadline := time.After(time.Minute)
-	for _, v := range vs {
-		select {
-		case <-v.done:
-		case <-deadline:
+		for v.seen.Load() < lastID && time.Now().Before(deadline) {
+			select {
+			case <-v.done:
+			case <-time.After(20 * time.Millisecond):
+				continue
+			}
+			break
 		}
 	}
 	after := b.server.sample()
@@ -305,12 +306,10 @@ func (v *boardViewer) read() {
 			id = idOf(msg)
 		}
 		v.lastID = id
+		v.seen.Store(id)
 		if !started {
 			started = true
 			close(v.first)
-		}
-		if f := v.final.Load(); f != 0 && id >= f {
-			return
 		}
 	}
 }
