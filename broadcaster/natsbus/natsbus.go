@@ -60,6 +60,9 @@ type Config struct {
 	// fails when it does not exist): for tools that publish to a stream
 	// the nodes manage, so that their defaults never reshape it.
 	Bind bool
+	// Auth authenticates to an external NATS and secures the connection
+	// (credentials, TLS); not used for the embedded server.
+	Auth Auth
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -137,6 +140,13 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		}),
 	}
 	url := cfg.URL
+	if url != "" {
+		auth, err := cfg.Auth.options()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, auth...)
+	}
 	if url == "" {
 		ns, err := startEmbedded(cfg)
 		if err != nil {
@@ -152,6 +162,10 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	for {
 		if nc, err = nats.Connect(url, opts...); err == nil {
 			break
+		}
+		if refused(err) {
+			b.Close()
+			return nil, fmt.Errorf("natsbus: NATS refused the connection (credentials or TLS): %w", err)
 		}
 		if !retry.wait(ctx) {
 			b.Close()

@@ -45,6 +45,7 @@ type Serve struct {
 	debugStored                           bool
 	drain, shutdownTimeout                time.Duration
 	consumerStall, natsConnectTimeout     time.Duration
+	natsAuth                              natsAuthFlags
 	logFormat, logLevel                   string
 	metricsListen                         string
 	pprof                                 bool // /debug/pprof/ on the metrics listener
@@ -109,6 +110,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	drain := e.Duration("shutdown-drain", 5*time.Second, "on SIGTERM, spread client disconnects over this window")
 	shutdownTimeout := e.Duration("shutdown-timeout", 15*time.Second, "give up a graceful shutdown after this")
 	consumerStall := e.Duration("consumer-stall-timeout", 5*time.Second, "/readyz turns 503 (\"consumer\":\"stalled\") when the node's consumer made no progress for this long while the stream holds events it has not routed")
+	var natsAuth natsAuthFlags
+	natsAuth.register(e)
 	natsConnectTimeout := e.Duration("nats-connect-timeout", 60*time.Second, "at start, keep retrying (with backoff) to reach NATS and create the stream for this long, e.g. while a fresh cluster elects its JetStream leader")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
@@ -156,6 +159,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	}
 	c.drain, c.shutdownTimeout = *drain, *shutdownTimeout
 	c.consumerStall, c.natsConnectTimeout = *consumerStall, *natsConnectTimeout
+	c.natsAuth = natsAuth
 	c.logFormat, c.logLevel = *logFormat, *logLevel
 	c.metricsListen, c.pprof = *metricsListen, *pprofOn
 	if *gcPercent < 0 {
@@ -251,7 +255,12 @@ func (c *Serve) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	natsAuth, err := c.natsAuth.auth()
+	if err != nil {
+		return err
+	}
 	c.bus, err = natsbus.Open(ctx, natsbus.Config{
+		Auth: natsAuth,
 		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
