@@ -251,7 +251,10 @@ func (s *session) enqueuePaced(page []pageItem) bool {
 	s.mu.Lock()
 	for !s.closed {
 		used := len(s.queue) - s.holes
-		if used == 0 || (used+len(page) <= o.QueueMessages && s.queueBytes+size <= o.QueueBytes) {
+		// At most half the queue holds history, so that live frames
+		// arriving as the replay ends still have room (a queue the
+		// replay filled to the brim would close on the next live one).
+		if used == 0 || (used+len(page) <= o.QueueMessages/2 && s.queueBytes+size <= o.QueueBytes/2) {
 			break
 		}
 		if s.room == nil {

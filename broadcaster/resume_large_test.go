@@ -97,11 +97,13 @@ func TestResumeLargerThanQueue(t *testing.T) {
 						}
 						s = stream{next: func() map[string]any { t.Helper(); return c.next().msg(t) }}
 					}
-					// Live events while the backlog is replayed.
+					// Live events while the backlog is replayed: fewer than the
+					// half of the queue the replay leaves free, so a writer that
+					// lags (a busy machine) cannot make them a slow consumer.
 					liveDone := make(chan struct{})
 					go func() {
 						defer close(liveDone)
-						for range 30 {
+						for range queue/2 - 2 {
 							pub("/contest/c1", "alice", false)
 						}
 					}()

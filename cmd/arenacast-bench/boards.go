@@ -56,13 +56,13 @@ type boardViewer struct {
 	patchMode bool
 
 	// Owned by the reader goroutine until done is closed.
-	replica  *board.Replica
-	lastID   uint64
-	last     []byte // full mode: the last board's bytes, for the sample
+	replica *board.Replica
+	lastID  uint64
+	last    []byte // full mode: the last board's bytes, for the sample
 	// patches are the patch messages as received, applied to replica
 	// after the run (off the clock: parsing 100,000 patches a second
 	// would make the load tool, not the server, the slow reader).
-	patches [][]byte
+	patches  [][]byte
 	sample   bool
 	bytes    int64 // payload bytes after the first board
 	messages int64

@@ -59,7 +59,7 @@ type Serve struct {
 	demoKey                               string
 	demoSeed                              uint64 // 0: from the clock
 	legacy                                legacyFlags
-	ccsFeed, ccsAnonymous                 bool   // GET /api/contests/{id}/event-feed
+	ccsFeed, ccsAnonymous                 bool // GET /api/contests/{id}/event-feed
 	ccsKeepAlive                          time.Duration
 
 	log *slog.Logger
@@ -261,7 +261,7 @@ func (c *Serve) Run(ctx context.Context) error {
 	}
 	c.bus, err = natsbus.Open(ctx, natsbus.Config{
 		Auth: natsAuth,
-		URL: c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
+		URL:  c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
 		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log, ConnectTimeout: c.natsConnectTimeout,
