@@ -102,7 +102,18 @@ func encodeServed(n *Notification, token string) []byte {
 		b = appendJSONString(b, n.ID)
 	}
 	b = append(b, `,"data":`...)
-	b = append(b, n.Data...)
+	if bytes.ContainsAny(n.Data, "\r\n") {
+		// A line break between JSON tokens would split the NDJSON line:
+		// compact it (inside a JSON string it cannot be raw).
+		var c bytes.Buffer
+		if json.Compact(&c, n.Data) == nil {
+			b = append(b, c.Bytes()...)
+		} else {
+			b = append(b, "null"...)
+		}
+	} else {
+		b = append(b, n.Data...)
+	}
 	b = append(b, `,"token":"`...)
 	b = append(b, token...)
 	return append(b, "\"}\n"...)
