@@ -537,3 +537,18 @@ func TestBoardResumeFromBeforeTheBoard(t *testing.T) {
 	v.take(cl.expect("scoreboard_patch", map[string]any{"id": protocol.IDString(last)}))
 	v.equal("public", expected(t, start, p))
 }
+
+// TestOpaqueSnapshotFromStreamJitter: an opaque scoreboard a node finds by
+// searching the stream (it started later) carries jitter_ms like one it
+// consumed.
+func TestOpaqueSnapshotFromStreamJitter(t *testing.T) {
+	first := newNode(t, nodeConfig{natsListen: "127.0.0.1:-1"})
+	first.publish("scoreboard_update", "/contest/c1", "", true, `{"scoreboard_url":"/api/scoreboard/c1"}`)
+	second := newNode(t, nodeConfig{natsURL: first.bus.ClientURL(), opts: func(o *broadcaster.Options) { o.WarmEvents = -1 }})
+	live := first.publish("clarification", "/contest/c2", "", true, `{}`) // so the node knows the stream has history
+	second.caughtUp(live)
+	cl := second.dial(dialOpts{})
+	cl.auth(second.token("alice", participant))
+	cl.subscribe("/contest/c1")
+	cl.expect("scoreboard_update", map[string]any{"view": "public", "jitter_ms": 2000.0, "snapshot": true})
+}

@@ -40,17 +40,7 @@ type foldCache struct {
 
 func newEventFrame(ev *protocol.Event, channel string) *frame {
 	b := protocol.AppendDelivery(make([]byte, 0, 96+len(ev.Data)), ev, channel)
-	var patch *protocol.Event
-	if ev.Type == protocol.TypeScoreboardPatch {
-		patch = ev
-	}
-	var folds *foldCache
-	if patch != nil {
-		folds = &foldCache{}
-	}
-	return &frame{
-		ev:        patch,
-		folds:     folds,
+	f := &frame{
 		data:      b,
 		seq:       ev.ID,
 		stored:    ev.StoredAt,
@@ -59,6 +49,10 @@ func newEventFrame(ev *protocol.Event, channel string) *frame {
 		coalesce:  coalesceKey(ev, channel),
 		multiline: bytes.IndexByte(ev.Data, '\n') >= 0 || bytes.IndexByte(ev.Data, '\r') >= 0,
 	}
+	if ev.Type == protocol.TypeScoreboardPatch {
+		f.ev, f.folds = ev, &foldCache{}
+	}
+	return f
 }
 
 // newSnapshotFrame is newEventFrame for the snapshot a subscribe without

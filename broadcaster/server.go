@@ -146,12 +146,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)
 		if seq != 0 {
 			s.passed(seq)
-			s.recent.skip(seq)
-			// Consumed too: the lag a scrape reports must not stay at
-			// one behind a malformed event the stream ends with.
-			s.stats.lastConsumed.Store(seq)
+			s.skipped(seq)
+		} else {
+			s.warmed(seq)
 		}
-		s.warmed(seq)
 	})
 	if ctx.Err() != nil {
 		return nil
@@ -175,9 +173,7 @@ func (s *Server) route(ev *protocol.Event) {
 				s.stats.boardsRefused.Add(1)
 				s.log.Warn("skipping a scoreboard event that does not fit its board", "channel", ev.Channel, "id", ev.ID, "err", err)
 			}
-			s.recent.skip(ev.ID)
-			s.stats.lastConsumed.Store(ev.ID)
-			s.warmed(ev.ID)
+			s.skipped(ev.ID)
 			return
 		}
 	}
@@ -194,6 +190,16 @@ func (s *Server) route(ev *protocol.Event) {
 		return
 	}
 	s.dispatch(ev)
+}
+
+// skipped notes a stream position the consumer passed without routing
+// an event (malformed, or a scoreboard event that did not fit): the recent
+// log stays complete across it, and it counts as consumed (the lag a
+// scrape reports must not stay one behind it) and towards readiness.
+func (s *Server) skipped(id uint64) {
+	s.recent.skip(id)
+	s.stats.lastConsumed.Store(id)
+	s.warmed(id)
 }
 
 // jitterMS is the refetch spread sent with opaque scoreboard updates.

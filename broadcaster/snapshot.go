@@ -108,6 +108,30 @@ type keyedView struct {
 	snap  *protocol.Event // the board at version, encoded; nil until asked for
 }
 
+// newView makes the state a scoreboard_update starts for its view: a
+// keyed board, or the opaque update itself (carrying jitterMS). It fills
+// ev.View. An error: a board with row_key that breaks the rules.
+func newView(ev *protocol.Event, jitterMS int) (*viewState, error) {
+	ev.View = ev.ViewName()
+	b, err := board.Parse(ev.Data)
+	switch {
+	case errors.Is(err, board.ErrNotKeyed):
+		ev.JitterMS = jitterMS
+		return &viewState{ev: ev}, nil
+	case err != nil:
+		return nil, err
+	}
+	kv := &keyedView{b: b, like: *ev, from: ev.ID, whole: true}
+	kv.like.Data = nil
+	kv.advance(ev)
+	return &viewState{kv: kv}, nil
+}
+
+// advance records ev as the last event folded into the board.
+func (kv *keyedView) advance(ev *protocol.Event) {
+	kv.version, kv.ts, kv.stored, kv.snap = ev.ID, ev.Timestamp, ev.StoredAt, nil
+}
+
 // snapshot returns the board at its version as a scoreboard_update.
 func (kv *keyedView) snapshot() *protocol.Event {
 	if kv.snap == nil {
@@ -153,18 +177,11 @@ func (c *snapshotCache) consume(ev *protocol.Event, jitterMS int) error {
 		vs = r.views[ev.View]
 	}
 	if ev.Type == protocol.TypeScoreboardUpdate {
-		b, err := board.Parse(ev.Data)
-		switch {
-		case errors.Is(err, board.ErrNotKeyed):
-			ev.JitterMS = jitterMS
-			c.putLocked(ev.Channel, ev.View, &viewState{ev: ev})
-			return nil
-		case err != nil:
+		nv, err := newView(ev, jitterMS)
+		if err != nil {
 			return err
 		}
-		kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt, from: ev.ID, whole: true}
-		kv.like.Data = nil
-		c.putLocked(ev.Channel, ev.View, &viewState{kv: kv})
+		c.putLocked(ev.Channel, ev.View, nv)
 		return nil
 	}
 	switch {
@@ -177,7 +194,7 @@ func (c *snapshotCache) consume(ev *protocol.Event, jitterMS int) error {
 		}
 		ev.Data = delivered
 		ev.Base = kv.version
-		kv.version, kv.ts, kv.stored, kv.snap = ev.ID, ev.Timestamp, ev.StoredAt, nil
+		kv.advance(ev)
 		r.size += kv.b.Size() - before
 		c.size += kv.b.Size() - before
 		r.newest = max(r.newest, ev.ID)
@@ -457,21 +474,14 @@ func (s *Server) searchBoards(ctx context.Context, route string, routeCh protoco
 		}
 		view := ev.ViewName()
 		if ev.Type == protocol.TypeScoreboardUpdate {
-			b, err := board.Parse(ev.Data)
-			switch {
-			case errors.Is(err, board.ErrNotKeyed):
-				ev.View = view
-				found[view] = &viewState{ev: ev}
-			case err == nil:
-				kv := &keyedView{b: b, like: *ev, version: ev.ID, ts: ev.Timestamp, stored: ev.StoredAt}
-				kv.like.Data = nil
-				found[view] = &viewState{kv: kv}
+			if nv, err := newView(ev, s.jitterMS()); err == nil {
+				found[view] = nv
 			}
 			return false
 		}
 		if vs := found[view]; vs != nil && vs.kv != nil {
 			if _, err := vs.kv.b.Apply(ev.Data); err == nil {
-				vs.kv.version, vs.kv.ts, vs.kv.stored = ev.ID, ev.Timestamp, ev.StoredAt
+				vs.kv.advance(ev)
 			}
 		}
 		return false
