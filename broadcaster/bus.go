@@ -31,6 +31,11 @@ type Bus interface {
 	Latest(ctx context.Context, ch protocol.Channel, upTo uint64, limit int, keep func(*protocol.Event) bool) (*protocol.Event, error)
 }
 
+// ErrNotPublished marks an event a batch never sent to the stream (its
+// time ran out first): unlike other publish errors, it is certainly not
+// stored, so a retry cannot repeat it.
+var ErrNotPublished = errors.New("not published")
+
 // ErrBusClosed is returned by a Bus used after Close.
 var ErrBusClosed = errors.New("event bus closed")
 

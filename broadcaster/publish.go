@@ -144,6 +144,9 @@ func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items 
 				firstErr = errs[k]
 			}
 			r.Error, r.Message = protocol.ErrInternal, "the event stream is unavailable"
+			if errors.Is(errs[k], ErrNotPublished) {
+				r.Message = "not published: the request ran out of time first; retry it"
+			}
 			failed++
 			continue
 		}
@@ -183,7 +186,7 @@ func (s *Server) storeBatch(ctx context.Context, evs []*protocol.Event) ([]uint6
 }
 
 // ndjsonRequest reports whether the request says its body is NDJSON
-// (application/x-ndjson, application/ndjson or application/jsonl).
+// (application/x-ndjson, application/ndjson, application/jsonl or application/x-jsonlines).
 func ndjsonRequest(r *http.Request) bool {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil {

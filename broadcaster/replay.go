@@ -223,10 +223,11 @@ func nextPage(ctx context.Context, bus Bus, srcs []*historySource, pageMsgs, pag
 		if best == nil {
 			break
 		}
-		f := newEventFrame(best.head(), best.sub.client)
+		newFrame := newEventFrame
 		if best.headFresh() {
-			f = newSnapshotFrame(best.head(), best.sub.client) // a stored board, marked (section 6)
+			newFrame = newSnapshotFrame // a stored board, marked (section 6)
 		}
+		f := newFrame(best.head(), best.sub.client)
 		if len(page) > 0 && size+len(f.data) > pageBytes {
 			break
 		}

@@ -372,6 +372,12 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 			wait(waited)
 			waited++
 		}
+		if err := ctx.Err(); err != nil {
+			// Past the deadline: what was not sent is not sent, so its
+			// error means "not stored" and a retry cannot repeat it.
+			errs[i] = fmt.Errorf("natsbus: %w: %w", broadcaster.ErrNotPublished, err)
+			continue
+		}
 		subj, err := b.Subject(ev.Parsed)
 		if err != nil {
 			errs[i] = err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/arenacast/arenacast/broadcaster"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -367,5 +368,35 @@ func TestReconnect(t *testing.T) {
 	defer mu.Unlock()
 	if want := append(before, after...); !slices.Equal(got, want) {
 		t.Fatalf("consumed %v, want %v", got, want)
+	}
+}
+
+// TestPublishBatchAfterDeadline: a batch whose time has run out sends
+// nothing more, and says so (ErrNotPublished), so a retry cannot repeat an
+// event; the stream holds none of them.
+func TestPublishBatchAfterDeadline(t *testing.T) {
+	b := open(t, Config{})
+	before, err := b.LastID(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*protocol.Event
+	for range 3 {
+		ev := &protocol.Event{Type: "run_update", Channel: "/contest/c1", Public: true, Data: json.RawMessage(`{}`)}
+		if err := ev.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, errs := b.PublishBatch(ctx, evs)
+	for i, err := range errs {
+		if !errors.Is(err, broadcaster.ErrNotPublished) {
+			t.Fatalf("event %d: %v, want ErrNotPublished", i, err)
+		}
+	}
+	if after, _ := b.LastID(ctxT(t)); after != before {
+		t.Fatalf("the stream moved from %d to %d", before, after)
 	}
 }

@@ -40,6 +40,9 @@ func (c *Publish) runNDJSON(ctx context.Context) error {
 	if c.Stdin == nil {
 		return errors.New("--ndjson: no standard input")
 	}
+	// Returning early (a failed batch) must also end the reader below.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	lines := make(chan []byte, c.batch)
 	readErr := make(chan error, 1)
 	go func() {
@@ -242,7 +245,7 @@ func (n *natsBatcher) send(ctx context.Context, batch [][]byte) ([]result, error
 		}
 		if err != nil {
 			p.res = result{Channel: p.channel, Error: string(protocol.ErrBadRequest), Message: err.Error()}
-		} else if p.fut, err = n.js.PublishAsync(subj, line); err != nil {
+		} else if p.fut, err = n.js.PublishAsync(subj, mustEncode(ev)); err != nil {
 			p.res = result{Channel: p.channel, Error: string(protocol.ErrInternal), Message: "publishing to " + subj + ": " + err.Error()}
 			p.fut = nil
 		}
@@ -339,4 +342,14 @@ func (n *natsBatcher) drain() ([]result, error) {
 	out := n.out
 	n.out = nil
 	return out, nil
+}
+
+// mustEncode is ev in the form every other publisher puts on the stream
+// (ev was decoded and validated, so encoding cannot fail).
+func mustEncode(ev *protocol.Event) []byte {
+	b, err := ev.Encode()
+	if err != nil {
+		panic("publish: encoding a validated event: " + err.Error())
+	}
+	return b
 }
