@@ -545,6 +545,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
         return;
       case ReplyType.AuthSuccess: {
         this.backoff.reset();
+        conn.retries?.delete('auth'); // a later drop starts its backoff afresh
         if (typeof msg.expires === 'number') this.tokens.expires = msg.expires;
         if (typeof msg.user === 'string' && msg.user !== '') this.me = msg.user;
         this.scheduleRefresh();
@@ -553,6 +554,7 @@ export class ArenacastClient extends Emitter<ClientEvents, StreamEvent> implemen
       }
       case ReplyType.Subscribed: {
         this.backoff.reset();
+        if (channel) conn.retries?.delete(channel);
         const sub = channel ? this.subs.get(channel) : undefined;
         const r = sub?._subscribed(typeof msg.recovered === 'boolean' ? msg.recovered : undefined);
         if (r) {

@@ -76,3 +76,26 @@ test('a dropped unsubscribe is sent again; a dropped auth is sent again', async 
   await h.clock.advance(5000);
   assert.equal(h.ws.msgsOfType('auth').length, auths.length + 1);
 });
+
+test('a channel subscribed after a dropped subscribe starts its next backoff afresh', async () => {
+  // Jitter near its top, so the delay grows with each attempt.
+  const h = setup({ client: { token: 'tok', random: () => 0.999 } });
+  const sub = h.client.subscribe('/problem/a');
+  await connected(h);
+  h.ws.push({ type: 'auth_success', user: 'u', expires: 0, id: 'auth-1' });
+  // Three drops in a row: each resend waits longer (up to 100 ms × 2^attempt).
+  for (let i = 0; i < 3; i++) {
+    h.ws.push(limited('/problem/a'));
+    await h.clock.advance(1000);
+  }
+  h.ws.push({ type: 'subscribed', channel: '/problem/a' });
+  // Later the page subscribes the channel anew, and that subscribe is
+  // dropped: back to the first, shortest backoff.
+  h.client.removeSubscription(sub);
+  h.ws.push({ type: 'unsubscribed', channel: '/problem/a', reason: 'requested' });
+  h.client.subscribe('/problem/a');
+  const sent = h.ws.msgsOfType('subscribe').length;
+  h.ws.push(limited('/problem/a'));
+  await h.clock.advance(250); // attempt 1: under 200 ms; attempt 4 would be about 1 s
+  assert.equal(h.ws.msgsOfType('subscribe').length, sent + 1, 'resent after the first backoff');
+});

@@ -1432,6 +1432,7 @@
           return;
         case ReplyType.AuthSuccess: {
           this.backoff.reset();
+          conn.retries?.delete("auth");
           if (typeof msg.expires === "number") this.tokens.expires = msg.expires;
           if (typeof msg.user === "string" && msg.user !== "") this.me = msg.user;
           this.scheduleRefresh();
@@ -1440,6 +1441,7 @@
         }
         case ReplyType.Subscribed: {
           this.backoff.reset();
+          if (channel) conn.retries?.delete(channel);
           const sub2 = channel ? this.subs.get(channel) : void 0;
           const r = sub2?._subscribed(typeof msg.recovered === "boolean" ? msg.recovered : void 0);
           if (r) {
