@@ -123,7 +123,9 @@ func DecodeEvent(b []byte, maxSize int) (*Event, error) {
 			return nil, err
 		}
 	}
-	if err := ev.Validate(); err != nil {
+	// The fast path checked data with json.Valid already; the general
+	// path's RawMessage is only delimited, so it is checked here.
+	if err := ev.validate(!ok); err != nil {
 		return nil, err
 	}
 	return ev, nil
@@ -159,7 +161,11 @@ func jsonErrorText(err error) string {
 }
 
 // Validate checks the publisher-set fields and fills Parsed.
-func (ev *Event) Validate() error {
+func (ev *Event) Validate() error { return ev.validate(true) }
+
+// validate is Validate; without checkJSON, data is known to be valid JSON
+// (its UTF-8 is still checked).
+func (ev *Event) validate(checkJSON bool) error {
 	if !ValidType(ev.Type) {
 		return fmt.Errorf("%w: type must match [a-z][a-z0-9_]* (1-%d bytes) and not be a protocol message type", ErrBadEvent, MaxTypeLen)
 	}
@@ -179,7 +185,7 @@ func (ev *Event) Validate() error {
 		// json.Valid does not check it, and data is delivered byte for
 		// byte in a text frame: a browser fails the whole connection.
 		return fmt.Errorf("%w: data is not valid UTF-8 (JSON text must be UTF-8; escape other bytes as \\uXXXX)", ErrBadEvent)
-	} else if !json.Valid(ev.Data) {
+	} else if checkJSON && !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrBadEvent)
 	}
 	ev.Parsed = ch
