@@ -62,6 +62,10 @@ func (a Auth) options() ([]nats.Option, error) {
 	return opts, nil
 }
 
+// ConnectOptions turns a into nats.go connection options, for tools that
+// connect to NATS themselves (arenacast publish --nats-url).
+func (a Auth) ConnectOptions() ([]nats.Option, error) { return a.options() }
+
 // refused reports whether a connect error is the server refusing our
 // credentials or TLS: retrying will not help, so Open fails at once.
 func refused(err error) bool {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
 // TestNATSListenFlags: the --nats-listen-* flags refuse combinations that
@@ -181,4 +184,35 @@ func TestServeNATSListenAuth(t *testing.T) {
 			t.Fatal("the password appeared in the log")
 		}
 	})
+}
+
+// TestPublishNATSAuth: arenacast publish --nats-url reaches an embedded
+// NATS whose listener requires a token, with --nats-token-file, one event
+// and --ndjson alike; without the token NATS refuses it.
+func TestPublishNATSAuth(t *testing.T) {
+	bus, err := natsbus.Open(context.Background(), natsbus.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0",
+		ListenAuth: natsbus.ListenAuth{Token: "t0ken-for-publishers"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	f := testFiles(t, map[string][]byte{"token": []byte("t0ken-for-publishers\n")})
+	one := []string{"publish", "--nats-url", bus.ClientURL(), "--type", "run_update", "--channel", "/contest/practice", "--public"}
+	if code, out := cli(append(one, "--nats-token-file", f["token"])...); code != 0 || !strings.Contains(out, `"id":"1"`) {
+		t.Fatalf("with the token: exit %d: %s", code, out)
+	}
+	if code, out := cli(one...); code == 0 || !strings.Contains(strings.ToLower(out), "authorization violation") {
+		t.Fatalf("without the token: exit %d: %s", code, out)
+	}
+	var out, errOut bytes.Buffer
+	c := &Publish{Stdin: strings.NewReader(`{"type":"run_update","channel":"/contest/practice","public":true,"data":{}}` + "\n"), Stdout: &out, Stderr: &errOut}
+	if err := c.ParseFlags(context.Background(), []string{"--nats-url", bus.ClientURL(), "--ndjson", "--nats-token-file", f["token"]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Run(context.Background()); err != nil {
+		t.Fatalf("--ndjson: %v: %s", err, errOut.String())
+	}
+	if id, err := bus.LastID(context.Background()); err != nil || id != 2 {
+		t.Fatalf("stream at %d (%v), want 2 events stored", id, err)
+	}
 }
