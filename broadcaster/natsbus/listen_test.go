@@ -2,6 +2,7 @@ package natsbus
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -160,5 +161,34 @@ func TestReadNKeys(t *testing.T) {
 	}
 	if _, err := ReadNKeys(filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Error("a missing file: no error")
+	}
+}
+
+// TestListenAnyPort: port 0 picks a free port, as for net.Listen (nats-server
+// itself reads 0 as 4222), so two embedded servers on 127.0.0.1:0 coexist.
+func TestListenAnyPort(t *testing.T) {
+	a := open(t, Config{Listen: "127.0.0.1:0"})
+	b := open(t, Config{Listen: "127.0.0.1:0"})
+	if a.ClientURL() == b.ClientURL() || strings.HasSuffix(a.ClientURL(), ":4222") || strings.HasSuffix(a.ClientURL(), ":0") {
+		t.Fatalf("ClientURLs %s and %s: want two free ports", a.ClientURL(), b.ClientURL())
+	}
+}
+
+// TestRefused: which connect errors end Open at once. The TLS 1.3 case is
+// a race in a real handshake (the server rejects a missing client
+// certificate after it), so its message is checked here as nats.go
+// words it.
+func TestRefused(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"nats: authorization violation": true,
+		"nats: tls error: connection closed by remote after TLS handshake: write tcp 127.0.0.1:1->127.0.0.1:2: write: broken pipe": true,
+		"remote error: tls: certificate required":                                          true,
+		"tls: failed to verify certificate: x509: certificate signed by unknown authority": true,
+		"dial tcp 127.0.0.1:4222: connect: connection refused":                             false,
+		"nats: no servers available for connection":                                        false,
+	} {
+		if got := refused(errors.New(msg)); got != want {
+			t.Errorf("refused(%q) = %v, want %v", msg, got, want)
+		}
 	}
 }

@@ -283,6 +283,11 @@ func startEmbedded(cfg Config) (*server.Server, []nats.Option, error) {
 		if err != nil {
 			return nil, nil, fmt.Errorf("natsbus: embedded listen address %q: %w", cfg.Listen, err)
 		}
+		if port == 0 {
+			// ":0" means any free port, as for net.Listen; nats-server
+			// reads 0 as its default, 4222, and -1 as any.
+			port = server.RANDOM_PORT
+		}
 		o.Host, o.Port = host, port
 		la := cfg.ListenAuth
 		if !Loopback(cfg.Listen) {
