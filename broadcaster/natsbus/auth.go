@@ -62,6 +62,10 @@ func (a Auth) options() ([]nats.Option, error) {
 	return opts, nil
 }
 
+// ConnectOptions turns a into nats.go connection options, for tools that
+// connect to NATS themselves (arenacast publish --nats-url).
+func (a Auth) ConnectOptions() ([]nats.Option, error) { return a.options() }
+
 // refused reports whether a connect error is the server refusing our
 // credentials or TLS: retrying will not help, so Open fails at once.
 func refused(err error) bool {
@@ -70,7 +74,10 @@ func refused(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	return strings.Contains(msg, "authorization violation") || strings.Contains(msg, "authentication") ||
-		strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") || strings.Contains(msg, "secure connection")
+		strings.Contains(msg, "tls:") || strings.Contains(msg, "x509:") || strings.Contains(msg, "secure connection") ||
+		// TLS 1.3: a server that rejects the client's certificate (or its
+		// absence) does so after the handshake; nats.go names that case.
+		strings.Contains(msg, "closed by remote after tls handshake")
 }
 
 // ReadSecret reads a secret from a file (its content, trailing line

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nkeys"
 )
@@ -106,6 +107,7 @@ func TestAuth(t *testing.T) {
 	seed, _ := user.Seed()
 	userKey, _ := user.PublicKey()
 	caFile, certFile, keyFile, tlsCfg := testPKI(t)
+	operator, creds, strangerCreds := testOperator(t)
 	cases := []struct {
 		name   string
 		server func(*server.Options)
@@ -117,6 +119,8 @@ func TestAuth(t *testing.T) {
 		{"token", func(o *server.Options) { o.Authorization = "t0ken" }, Auth{Token: "t0ken"}, Auth{Token: "nope"}},
 		{"nkey", func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: userKey}} },
 			Auth{NKeySeedFile: writeFile(t, "user.nk", string(seed))}, Auth{Token: "no-nkey"}},
+		{"creds file (operator, account, user JWTs)", operator,
+			Auth{CredsFile: writeFile(t, "user.creds", creds)}, Auth{CredsFile: writeFile(t, "stranger.creds", strangerCreds)}},
 		{"TLS with a client certificate", func(o *server.Options) { o.TLSConfig, o.TLSVerify = tlsCfg, true },
 			Auth{TLSCA: caFile, TLSCert: certFile, TLSKey: keyFile}, Auth{TLSCA: caFile}},
 	}
@@ -136,4 +140,58 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testOperator makes an operator-mode setup: an operator, an account it
+// signs (with JetStream) held in a memory resolver, and a user of that
+// account as a .creds file. It returns the server's options, that user's
+// creds and the creds of a user of an account the server does not know.
+func testOperator(t *testing.T) (func(*server.Options), string, string) {
+	t.Helper()
+	must := func(s string, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	op, _ := nkeys.CreateOperator()
+	opPub := must(op.PublicKey())
+	oc, err := jwt.DecodeOperatorClaims(must(jwt.NewOperatorClaims(opPub).Encode(op)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := func(jetStream bool) (nkeys.KeyPair, string) {
+		acc, _ := nkeys.CreateAccount()
+		ac := jwt.NewAccountClaims(must(acc.PublicKey()))
+		if jetStream {
+			ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+		}
+		return acc, must(ac.Encode(op))
+	}
+	userCreds := func(acc nkeys.KeyPair) string {
+		u, _ := nkeys.CreateUser()
+		ujwt := must(jwt.NewUserClaims(must(u.PublicKey())).Encode(acc))
+		seed, _ := u.Seed()
+		b, err := jwt.FormatUserConfig(ujwt, seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	known, knownJWT := account(true)
+	unknown, _ := account(true)
+	sys, sysJWT := account(false) // JetStream in operator mode needs a system account (without JetStream)
+	resolver := &server.MemAccResolver{}
+	for acc, j := range map[nkeys.KeyPair]string{known: knownJWT, sys: sysJWT} {
+		if err := resolver.Store(must(acc.PublicKey()), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := func(o *server.Options) {
+		o.TrustedOperators = []*jwt.OperatorClaims{oc}
+		o.AccountResolver = resolver
+		o.SystemAccount = must(sys.PublicKey())
+	}
+	return opts, userCreds(known), userCreds(unknown)
 }

@@ -63,6 +63,10 @@ type Config struct {
 	// Auth authenticates to an external NATS and secures the connection
 	// (credentials, TLS); not used for the embedded server.
 	Auth Auth
+	// ListenAuth secures the embedded server's listener (Listen): client
+	// authentication and TLS. Zero: none, allowed on loopback only unless
+	// ListenAuth.Insecure.
+	ListenAuth ListenAuth
 	// Name identifies this node's connection in NATS monitoring.
 	Name string
 	// Logger receives connection state changes.
@@ -140,6 +144,9 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		}),
 	}
 	url := cfg.URL
+	if cfg.ListenAuth.set() && (url != "" || cfg.Listen == "") {
+		return nil, errors.New("natsbus: ListenAuth secures the embedded server's listener: it needs Listen and no URL")
+	}
 	if url != "" {
 		auth, err := cfg.Auth.options()
 		if err != nil {
@@ -148,12 +155,13 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		opts = append(opts, auth...)
 	}
 	if url == "" {
-		ns, err := startEmbedded(cfg)
+		ns, self, err := startEmbedded(cfg)
 		if err != nil {
 			return nil, err
 		}
 		b.embedded = ns
 		opts = append(opts, nats.InProcessServer(ns))
+		opts = append(opts, self...)
 	}
 	deadline := time.Now().Add(cfg.ConnectTimeout)
 	retry := newBackoff(deadline)
@@ -257,7 +265,9 @@ func (r *backoff) wait(ctx context.Context) bool {
 	}
 }
 
-func startEmbedded(cfg Config) (*server.Server, error) {
+// startEmbedded starts the embedded server and returns it with the options
+// the node's in-process connection authenticates with.
+func startEmbedded(cfg Config) (*server.Server, []nats.Option, error) {
 	o := &server.Options{
 		ServerName: cfg.Name,
 		JetStream:  true,
@@ -265,25 +275,46 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		NoSigs:     true,
 		NoLog:      true,
 	}
+	var self []nats.Option
 	if cfg.Listen == "" {
 		o.DontListen = true
 	} else {
 		host, port, err := splitHostPort(cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("natsbus: embedded listen address %q: %w", cfg.Listen, err)
+			return nil, nil, fmt.Errorf("natsbus: embedded listen address %q: %w", cfg.Listen, err)
+		}
+		if port == 0 {
+			// ":0" means any free port, as for net.Listen; nats-server
+			// reads 0 as its default, 4222, and -1 as any.
+			port = server.RANDOM_PORT
 		}
 		o.Host, o.Port = host, port
+		la := cfg.ListenAuth
+		if !Loopback(cfg.Listen) {
+			switch {
+			case !la.authenticates() && !la.Insecure:
+				return nil, nil, fmt.Errorf("natsbus: embedded NATS on %s is reachable beyond loopback and authenticates no client: "+
+					"require a user, a token, NKeys or client certificates (or allow it as insecure)", cfg.Listen)
+			case !la.authenticates():
+				cfg.Logger.Warn("embedded NATS admits any client beyond loopback (insecure)", "listen", cfg.Listen)
+			case la.TLSCert == "":
+				cfg.Logger.Warn("embedded NATS listens beyond loopback without TLS: events cross the network in the clear", "listen", cfg.Listen)
+			}
+		}
+		if self, err = la.apply(o); err != nil {
+			return nil, nil, err
+		}
 	}
 	ns, err := server.NewServer(o)
 	if err != nil {
-		return nil, fmt.Errorf("natsbus: embedded NATS: %w", err)
+		return nil, nil, fmt.Errorf("natsbus: embedded NATS: %w", err)
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("natsbus: embedded NATS did not become ready in 30 s")
+		return nil, nil, errors.New("natsbus: embedded NATS did not become ready in 30 s")
 	}
-	return ns, nil
+	return ns, self, nil
 }
 
 // ClientURL is the embedded server's client URL, or "" when it has no

@@ -26,6 +26,7 @@ type CCSFollow struct {
 	maxEvent                         int
 	logFormat, logLevel              string
 	printOnly                        bool
+	natsAuth                         natsAuthFlags // --nats-url's credentials and TLS
 
 	bus *natsbus.Bus
 }
@@ -44,6 +45,7 @@ func (c *CCSFollow) ParseFlags(_ context.Context, args []string) error {
 	natsURL := e.String("nats-url", "", "NATS server URLs of the nodes' stream (required; the stream must exist: start a node first)")
 	prefix := e.String("subject-prefix", "arenacast", "first NATS subject token of every event subject")
 	stream := e.String("stream", "ARENACAST", "JetStream stream name")
+	c.natsAuth.register(e)
 	minBackoff := e.Duration("min-backoff", 500*time.Millisecond, "first wait before reconnecting to the CCS (doubles, with jitter)")
 	maxBackoff := e.Duration("max-backoff", 30*time.Second, "longest wait before reconnecting to the CCS")
 	idle := e.Duration("idle-timeout", 5*time.Minute, "reconnect when the CCS sent nothing, not even its keep-alive newline, for this long")
@@ -95,7 +97,11 @@ func (c *CCSFollow) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.bus, err = natsbus.Open(ctx, natsbus.Config{URL: c.natsURL, Prefix: c.prefix, Stream: c.stream, Bind: true,
+	natsAuth, err := c.natsAuth.auth()
+	if err != nil {
+		return err
+	}
+	c.bus, err = natsbus.Open(ctx, natsbus.Config{URL: c.natsURL, Auth: natsAuth, Prefix: c.prefix, Stream: c.stream, Bind: true,
 		MaxEventSize: c.maxEvent, Name: "arenacast-ccs-follow", Logger: log})
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
@@ -24,6 +26,17 @@ func (f *natsAuthFlags) register(e *envFlags) {
 	f.tlsCA = e.String("nats-tls-ca", "", "--nats-url: PEM file of the CAs that sign the NATS servers' certificates")
 	f.tlsCert = e.String("nats-tls-cert", "", "--nats-url: client certificate (PEM) for mutual TLS, with --nats-tls-key")
 	f.tlsKey = e.String("nats-tls-key", "", "--nats-url: the client certificate's key (PEM)")
+}
+
+// connectOptions are the nats.go options for name's connection with
+// these flags' credentials and TLS.
+func (f *natsAuthFlags) connectOptions(name string) ([]nats.Option, error) {
+	a, err := f.auth()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := a.ConnectOptions()
+	return append(opts, nats.Name(name)), err
 }
 
 // auth reads the secret files and returns the bus's Auth.

@@ -34,6 +34,7 @@ type Publish struct {
 	ndjson                   bool
 	batch                    int
 	linger                   time.Duration
+	natsAuth                 natsAuthFlags // --nats-url's credentials and TLS
 }
 
 // ParseFlags reads the command line and environment.
@@ -45,6 +46,7 @@ func (c *Publish) ParseFlags(_ context.Context, args []string) error {
 	prefixF := e.String("subject-prefix", protocol.DefaultSubjectPrefix, "subject prefix (with --nats-url)")
 	tokenF := e.String("publish-token", "", "bearer credential for --http: a token with \"publish\":true or the static publish key")
 	keyF := e.String("key", "", "with --http and no --publish-token: mint a short publisher token from this signing key")
+	c.natsAuth.register(e)
 	fs.StringVar(&c.typ, "type", "", "event type, e.g. run_update (required)")
 	fs.StringVar(&c.channel, "channel", "", "channel, e.g. /contest/demo (required)")
 	fs.StringVar(&c.user, "user", "", "owner of the event (sees it even when private)")
@@ -109,7 +111,11 @@ func (c *Publish) viaNATS(ctx context.Context, ev *protocol.Event, body []byte) 
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(c.natsURL, nats.Name("arenacast-publish"))
+	opts, err := c.natsAuth.connectOptions("arenacast-publish")
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(c.natsURL, opts...)
 	if err != nil {
 		return fmt.Errorf("connecting to NATS: %w", err)
 	}

@@ -213,7 +213,11 @@ type pendingPub struct {
 }
 
 func (c *Publish) newNATSBatcher() (*natsBatcher, error) {
-	nc, err := nats.Connect(c.natsURL, nats.Name("arenacast-publish"))
+	opts, err := c.natsAuth.connectOptions("arenacast-publish")
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(c.natsURL, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS: %w", err)
 	}

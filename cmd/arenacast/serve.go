@@ -46,6 +46,7 @@ type Serve struct {
 	drain, shutdownTimeout                time.Duration
 	consumerStall, natsConnectTimeout     time.Duration
 	natsAuth                              natsAuthFlags
+	natsListenAuth                        natsListenFlags
 	logFormat, logLevel                   string
 	metricsListen                         string
 	pprof                                 bool // /debug/pprof/ on the metrics listener
@@ -112,6 +113,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	consumerStall := e.Duration("consumer-stall-timeout", 5*time.Second, "/readyz turns 503 (\"consumer\":\"stalled\") when the node's consumer made no progress for this long while the stream holds events it has not routed")
 	var natsAuth natsAuthFlags
 	natsAuth.register(e)
+	c.natsListenAuth.register(e)
 	natsConnectTimeout := e.Duration("nats-connect-timeout", 60*time.Second, "at start, keep retrying (with backoff) to reach NATS and create the stream for this long, e.g. while a fresh cluster elects its JetStream leader")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
@@ -182,6 +184,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	}
 	if c.pprof && c.metricsListen == "" {
 		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
+	}
+	if err := c.natsListenAuth.check(c.natsListen, c.natsURL); err != nil {
+		return err
 	}
 	return c.legacy.check()
 }
@@ -259,12 +264,17 @@ func (c *Serve) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	listenAuth, err := c.natsListenAuth.auth()
+	if err != nil {
+		return err
+	}
 	c.bus, err = natsbus.Open(ctx, natsbus.Config{
 		Auth: natsAuth,
 		URL:  c.natsURL, DataDir: c.dataDir, Listen: c.natsListen,
 		Prefix: c.prefix, Stream: c.stream,
 		MaxAge: c.historyAge, MaxMsgs: int64(c.historyMsgs), MaxBytes: int64(c.historyBytes),
 		MaxEventSize: c.maxEvent, Replicas: c.replicas, Logger: log, ConnectTimeout: c.natsConnectTimeout,
+		ListenAuth: listenAuth,
 	})
 	if err != nil {
 		return err
