@@ -17,5 +17,6 @@ func (s *Server) SnapshotWaiters(route string) int {
 func (s *Server) SnapshotHeld(route string) bool {
 	s.snaps.mu.Lock()
 	defer s.snaps.mu.Unlock()
-	return s.snaps.routes[route] != nil
+	r := s.snaps.routes[route]
+	return r != nil && len(r.views) > 0
 }
