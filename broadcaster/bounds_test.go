@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,6 +148,14 @@ func TestChannelStateMemory(t *testing.T) {
 	measure("after touching")
 	e.srv.SweepIdle(time.Now().Add(2 * time.Hour))
 	measure("after the sweep")
+	if p := os.Getenv("ARENACAST_MEMTEST_HEAP"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
 	st := e.srv.Stats()
 	if st.StateEntries["recent"] != 0 || st.StateEntries["snapshot"] != 0 {
 		t.Fatalf("entries after the sweep: %v, want none", st.StateEntries)

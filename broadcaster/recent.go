@@ -1,6 +1,7 @@
 package broadcaster
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -178,6 +179,12 @@ func (l *recentLog) sweep(before int64, inUse func(route string) bool) int {
 			n++
 		}
 		r = next
+	}
+	if n > len(l.routes) {
+		// A Go map keeps its peak size (maps.Clone too): return it.
+		m := make(map[string]*eventRing, len(l.routes))
+		maps.Copy(m, l.routes)
+		l.routes = m
 	}
 	return n
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -382,6 +383,12 @@ func (c *snapshotCache) sweep(before int64) int {
 			n++
 		}
 		r = next
+	}
+	if n > len(c.routes) {
+		// A Go map keeps its peak size (maps.Clone too): return it.
+		m := make(map[string]*routeSnaps, len(c.routes))
+		maps.Copy(m, c.routes)
+		c.routes = m
 	}
 	return n
 }

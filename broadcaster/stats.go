@@ -45,7 +45,7 @@ type Stats struct {
 	latency latencyHistogram
 	// evictions counts per-channel state forgotten, by StateKinds index.
 	evictions [numStateKinds]evictCounts
-	closes  [5000]atomic.Uint64 // by close code; 0 = peer gone
+	closes    [5000]atomic.Uint64 // by close code; 0 = peer gone
 }
 
 // DropReason says why an event frame meant for a client was not sent.
