@@ -135,3 +135,49 @@ func TestSnapshotCacheBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestThrottleIdleSweep: the idle sweep forgets the throttle's views whose
+// interval has passed and that hold nothing, counting them, and keeps a
+// view holding an update (its trailing edge must still go out).
+func TestThrottleIdleSweep(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	cases := []struct {
+		name      string
+		views     int
+		held      bool // a second update of view 0 within its interval: held
+		sweepAt   time.Duration
+		wantViews int
+		wantIdle  uint64
+	}{
+		{"within the interval", 5, false, 30 * time.Minute, 5, 0},
+		{"past the interval", 5, false, 2 * time.Hour, 0, 5},
+		{"a held update stays", 5, true, 2 * time.Hour, 1, 4},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev evictCounts
+			th := newBoardThrottle(time.Hour, func(*protocol.Event) {}) // its held update's timer never fires in the test
+			th.evicted = &ev
+			for i := range tc.views {
+				th.route(&protocol.Event{ID: uint64(i + 1), Type: protocol.TypeScoreboardUpdate, Channel: fmt.Sprintf("/contest/c%d", i), Public: true}, t0)
+			}
+			if tc.held {
+				th.route(&protocol.Event{ID: uint64(tc.views + 1), Type: protocol.TypeScoreboardUpdate, Channel: "/contest/c0", Public: true}, t0)
+			}
+			th.sweepIdle(t0.Add(tc.sweepAt))
+			if n := th.count(); n != tc.wantViews {
+				t.Errorf("%d views, want %d", n, tc.wantViews)
+			}
+			if got := ev[2].Load(); got != tc.wantIdle {
+				t.Errorf("%d idle evictions, want %d", got, tc.wantIdle)
+			}
+			th.mu.Lock()
+			for _, v := range th.views {
+				if v.timer != nil {
+					v.timer.Stop()
+				}
+			}
+			th.mu.Unlock()
+		})
+	}
+}
