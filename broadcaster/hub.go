@@ -264,6 +264,18 @@ func (h *hub) has(routeName string) bool {
 	return sh.routes[routeName] != nil
 }
 
+// routeCount is the number of routing channels with subscribers.
+func (h *hub) routeCount() int {
+	n := 0
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		n += len(sh.routes)
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
 // counts reports the number of routes and subscriptions, for tests and
 // metrics.
 func (h *hub) counts() (routes, subs int) {

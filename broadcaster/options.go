@@ -142,6 +142,18 @@ type Options struct {
 	// subscribers' snapshots come from a stream search. Default 32 MiB;
 	// negative: unbounded.
 	SnapshotBytes int
+	// ChannelStateMax caps the channels each per-channel structure of the
+	// node keeps (the recent log's rings, the snapshot cache's contests),
+	// in addition to their byte budgets: over it, the channels updated
+	// least recently are forgotten (the snapshot cache keeps those with
+	// subscribers on this node). Forgetting costs a stream read, never a
+	// wrong answer. Default 20,000; negative: unbounded.
+	ChannelStateMax int
+	// ChannelStateIdle forgets the per-channel state (recent log,
+	// snapshot cache, scoreboard throttle) of channels without subscribers
+	// on this node that have not been updated for this long, so memory
+	// returns after contests end. Default 1 h; negative: never.
+	ChannelStateIdle time.Duration
 	// WarmEvents is how many stored events a starting node reads into that
 	// memory (and its snapshot cache) before it becomes ready, so clients
 	// reconnecting after a restart resume from memory. Default 20,000;
@@ -226,6 +238,14 @@ func (o Options) withDefaults() Options {
 	}
 	o.SnapshotBytes = max(o.SnapshotBytes, 0)
 	o.WarmEvents = max(o.WarmEvents, 0)
+	if o.ChannelStateMax == 0 {
+		o.ChannelStateMax = 20_000
+	}
+	o.ChannelStateMax = max(o.ChannelStateMax, 0)
+	if o.ChannelStateIdle == 0 {
+		o.ChannelStateIdle = time.Hour
+	}
+	o.ChannelStateIdle = max(o.ChannelStateIdle, 0)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

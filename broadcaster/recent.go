@@ -1,7 +1,9 @@
 package broadcaster
 
 import (
+	"maps"
 	"sync"
+	"time"
 
 	"github.com/arenacast/arenacast/protocol"
 )
@@ -17,14 +19,20 @@ import (
 // to evict. A resume after id `after` is answered here only when no event
 // it needs can be missing.
 //
-// The log is bounded twice: per channel (perRoute events) and in total
-// (budget bytes). Over budget, the channels updated least recently are
-// dropped whole, and resumes on a channel the log no longer holds go to
-// the stream unless they are newer than anything dropped; so a node
+// The log is bounded per channel (perRoute events) and in total: in bytes
+// (budget) and in channels (maxRoutes). Over either, the channels updated
+// least recently are dropped whole; sweep also drops the channels idle for
+// long without subscribers. Resumes on a channel the log no longer holds go
+// to the stream unless they are newer than anything dropped; so a node
 // serving many contests over weeks does not keep every channel it ever saw.
 type recentLog struct {
-	perRoute int // ring capacity; static
-	budget   int // total bytes held (eventCost), static; <= 0: unbounded
+	perRoute  int // ring capacity; static
+	budget    int // total bytes held (eventCost), static; <= 0: unbounded
+	maxRoutes int // rings held at most; static after New; <= 0: unbounded
+	// now is the clock that dates each ring's last event (for sweep);
+	// evicted counts the rings dropped. Static after New; may be nil.
+	now     func() time.Time
+	evicted *evictCounts
 
 	mu     sync.RWMutex // guards the fields below
 	from   uint64       // every event with id >= from was added
@@ -45,6 +53,7 @@ type eventRing struct {
 	head    int               // index of the oldest event when full
 	evicted uint64            // id of the newest event evicted (0: none)
 	newest  uint64            // id of the newest event
+	at      int64             // when the newest event was added (unix nanos; 0 without a clock)
 
 	prev, next *eventRing // lru links
 }
@@ -134,6 +143,9 @@ func (l *recentLog) add(ev *protocol.Event) {
 	}
 	l.lru.pushBack(r)
 	r.newest = ev.ID
+	if l.now != nil {
+		r.at = l.now().UnixNano()
+	}
 	l.size += eventCost(ev)
 	if len(r.evs) < l.perRoute {
 		r.evs = append(r.evs, ev)
@@ -145,12 +157,48 @@ func (l *recentLog) add(ev *protocol.Event) {
 		r.head = (r.head + 1) % len(r.evs)
 	}
 	for l.budget > 0 && l.size > l.budget && l.lru.front != r {
-		l.dropLocked(l.lru.front)
+		l.dropLocked(l.lru.front, EvictBytes)
+	}
+	for l.maxRoutes > 0 && len(l.routes) > l.maxRoutes && l.lru.front != r {
+		l.dropLocked(l.lru.front, EvictCount)
 	}
 }
 
-// dropLocked forgets a whole ring to stay within the budget.
-func (l *recentLog) dropLocked(r *eventRing) {
+// sweep drops the rings whose newest event was added before the unix
+// nanosecond before, except those of channels inUse reports (subscribers
+// on this node, whose resumes the log is for). It returns how many it
+// dropped.
+func (l *recentLog) sweep(before int64, inUse func(route string) bool) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for r := l.lru.front; r != nil && r.at < before; {
+		next := r.next
+		if inUse == nil || !inUse(r.route) {
+			l.dropLocked(r, EvictIdle)
+			n++
+		}
+		r = next
+	}
+	if n > len(l.routes) {
+		// A Go map keeps its peak size (maps.Clone too): return it.
+		m := make(map[string]*eventRing, len(l.routes))
+		maps.Copy(m, l.routes)
+		l.routes = m
+	}
+	return n
+}
+
+// count is the number of rings held.
+func (l *recentLog) count() int {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.routes)
+}
+
+// dropLocked forgets a whole ring to stay within the bounds.
+func (l *recentLog) dropLocked(r *eventRing, why EvictReason) {
+	l.evicted.add(why, 1)
 	for _, ev := range r.evs {
 		l.size -= eventCost(ev)
 	}

@@ -91,11 +91,14 @@ func New(opts Options) (*Server, error) {
 		ready:    make(chan struct{}),
 	}
 	srv.snaps = newSnapshotCache(o.SnapshotBytes, srv.startID.Load, srv.hub.has)
+	srv.recent.maxRoutes, srv.recent.now, srv.recent.evicted = o.ChannelStateMax, o.Now, srv.stats.evictionsOf(StateRecent)
+	srv.snaps.maxRoutes, srv.snaps.now, srv.snaps.evicted = o.ChannelStateMax, o.Now, srv.stats.evictionsOf(StateSnapshot)
 	for range runtime.GOMAXPROCS(0) {
 		srv.flushers = append(srv.flushers, newFlusher(o.WritePace))
 	}
 	if o.ScoreboardMinInterval > 0 {
 		srv.throttle = newBoardThrottle(o.ScoreboardMinInterval, srv.dispatch)
+		srv.throttle.evicted = srv.stats.evictionsOf(StateThrottle)
 	}
 	return srv, nil
 }
@@ -141,6 +144,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.keepalive(ctx)
 	go s.watchWrites(ctx)
+	go s.sweepLoop(ctx)
 	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {
 		s.stats.eventsBad.Add(1)
 		s.log.Warn("skipping malformed event", "subject", subject, "id", seq, "err", err)

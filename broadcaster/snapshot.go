@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/arenacast/arenacast/broadcaster/board"
 
@@ -26,25 +28,35 @@ const boardLookback = 1_000_000
 // the board itself with the patches after it folded in. It holds what the
 // node consumed (and read at its warm-up) and what stream searches found.
 //
-// It is bounded by a byte budget: over it, the channels updated least
-// recently are dropped whole (unless this node has subscribers on them),
-// and gone remembers the newest id dropped per channel, so a later
-// subscriber's search reaches back past it. searched remembers, per
-// channel, the position a search covered: a channel with no scoreboard is
-// searched once, not once per subscriber (a contest's subscribers all
-// arrive before its first scoreboard).
+// It is bounded by a byte budget: over it, the views of the channels
+// updated least recently are dropped (unless this node has subscribers on
+// them), and the channel's entry remembers the newest id dropped (gone),
+// so a later subscriber's search reaches back past it. Each entry also
+// remembers the position a search covered (searched): a channel with no
+// scoreboard is searched once, not once per subscriber (a contest's
+// subscribers all arrive before its first scoreboard).
+//
+// It is bounded in entries too (maxRoutes), and sweep forgets the entries
+// of channels idle for long: a channel forgotten whole leaves only floor,
+// the newest id of any channel forgotten, which every channel the cache
+// holds no entry for must be searched past (as recentLog.dropped). So
+// forgetting costs a search, never a wrong snapshot.
 type snapshotCache struct {
-	budget int // bytes (eventCost, Board.Size) of the views held; <= 0: unbounded; static
+	budget    int // bytes (eventCost, Board.Size) of the views held; <= 0: unbounded; static
+	maxRoutes int // entries held at most (channels with subscribers excepted); <= 0: unbounded; static after New
 	// inUse reports whether the node has subscribers on a routing channel
 	// (whose boards are not dropped for the budget); nil: none ever. Static.
 	inUse func(route string) bool
+	// now dates each entry's last update (for sweep); evicted counts the
+	// entries dropped. Static after New; may be nil.
+	now     func() time.Time
+	evicted *evictCounts
 
 	mu       sync.Mutex // guards the fields below
 	routes   map[string]*routeSnaps
 	lru      snapList // routes, least recently updated first
 	size     int
-	gone     map[string]uint64      // newest id dropped for the budget, by channel
-	searched map[string]uint64      // position a stream search covered, by channel
+	floor    uint64                 // newest id of the channels forgotten whole (gone of those without an entry)
 	inflight map[string]*snapSearch // the channel's search in progress
 	startID  func() uint64          // the position the node's consumer started after
 }
@@ -66,8 +78,13 @@ type routeSnaps struct {
 	// skipped is the newest board event of this channel that the consumer
 	// could not apply (a patch for a view whose board this node does not
 	// have): a search that rebuilds the boards must reach it.
-	skipped    uint64
-	prev, next *routeSnaps
+	skipped uint64
+	// gone is the newest id whose views the cache dropped (or may have
+	// never seen, for an entry made after others were forgotten: floor);
+	// searched, the position a stream search covered since.
+	gone, searched uint64
+	at             int64 // when the entry was last updated (unix nanos; 0 without a clock)
+	prev, next     *routeSnaps
 }
 
 // viewState is one view: an opaque scoreboard (ev) or a keyed board (kv).
@@ -152,8 +169,6 @@ func newSnapshotCache(budget int, startID func() uint64, inUse func(string) bool
 		inUse:    inUse,
 		startID:  startID,
 		routes:   make(map[string]*routeSnaps),
-		gone:     make(map[string]uint64),
-		searched: make(map[string]uint64),
 		inflight: make(map[string]*snapSearch),
 	}
 }
@@ -206,11 +221,10 @@ func (c *snapshotCache) consume(ev *protocol.Event, jitterMS int) error {
 		return fmt.Errorf("%w: view %s has no keyed board to patch", board.ErrBad, ev.View)
 	}
 	if r == nil {
-		r = &routeSnaps{route: ev.Channel}
-		c.routes[ev.Channel] = r
-		c.lru.pushBack(r)
+		r = c.entryLocked(ev.Channel)
 	}
 	r.skipped = max(r.skipped, ev.ID)
+	c.touchLocked(r)
 	return errBoardUnknown
 }
 
@@ -264,19 +278,31 @@ func (c *snapshotCache) check(ev *protocol.Event) error {
 // there is: it has seen everything after the consumer's start (or a search
 // covered that) and dropped nothing since.
 func (c *snapshotCache) completeLocked(route string) bool {
-	need := max(c.startID(), c.gone[route])
-	return need == 0 || c.searched[route] >= need
+	gone, searched := c.floor, uint64(0)
+	if r := c.routes[route]; r != nil {
+		gone, searched = r.gone, r.searched
+	}
+	need := max(c.startID(), gone)
+	return need == 0 || searched >= need
+}
+
+// entryLocked returns route's entry, making it (at the back of the LRU
+// list; the caller touches it) if there is none: a channel the cache may
+// have forgotten starts from floor.
+func (c *snapshotCache) entryLocked(route string) *routeSnaps {
+	r := c.routes[route]
+	if r == nil {
+		r = &routeSnaps{route: route, gone: c.floor}
+		c.routes[route] = r
+		c.lru.pushBack(r)
+	}
+	return r
 }
 
 // putLocked installs vs as a view of route unless the view holds a newer
 // state (a search can find older events than the node consumed).
 func (c *snapshotCache) putLocked(route, view string, vs *viewState) {
-	r := c.routes[route]
-	if r == nil {
-		r = &routeSnaps{route: route}
-		c.routes[route] = r
-		c.lru.pushBack(r)
-	}
+	r := c.entryLocked(route)
 	if r.views == nil {
 		r.views = make(map[string]*viewState)
 	}
@@ -294,28 +320,84 @@ func (c *snapshotCache) putLocked(route, view string, vs *viewState) {
 	c.touchLocked(r)
 }
 
-// touchLocked marks r as updated now, then drops the channels updated
-// least recently while over budget (never r itself, nor a channel this
-// node has subscribers on).
+// touchLocked marks r as updated now, then, while over the budget or the
+// entry count, drops the views (budget) or the whole entries (count) of
+// the channels updated least recently: never r itself, nor a channel this
+// node has subscribers on.
 func (c *snapshotCache) touchLocked(r *routeSnaps) {
+	if c.now != nil {
+		r.at = c.now().UnixNano()
+	}
 	c.lru.remove(r)
 	c.lru.pushBack(r)
-	for victim := c.lru.front; c.budget > 0 && c.size > c.budget && victim != nil && victim != r; {
+	for victim := c.lru.front; victim != nil && victim != r; {
+		overBytes := c.budget > 0 && c.size > c.budget
+		overCount := c.maxRoutes > 0 && len(c.routes) > c.maxRoutes
+		if !overBytes && !overCount {
+			break
+		}
 		next := victim.next
 		if c.inUse == nil || !c.inUse(victim.route) {
-			c.dropLocked(victim)
+			switch {
+			case overCount:
+				c.forgetLocked(victim, EvictCount)
+			case len(victim.views) > 0:
+				c.dropLocked(victim)
+			}
 		}
 		victim = next
 	}
 }
 
-// dropLocked forgets a channel's views to stay within the budget.
+// dropLocked forgets a channel's views to stay within the budget; its
+// entry stays, remembering what a search must reach.
 func (c *snapshotCache) dropLocked(r *routeSnaps) {
+	c.evicted.add(EvictBytes, 1)
 	c.size -= r.size
-	c.gone[r.route] = max(c.gone[r.route], r.newest, r.skipped)
-	delete(c.searched, r.route) // what it found is gone too
+	r.gone = max(r.gone, r.newest, r.skipped)
+	r.searched = 0 // what it found is gone too
+	r.views, r.size = nil, 0
+}
+
+// forgetLocked drops a channel's entry whole; floor keeps what a search
+// for it must reach.
+func (c *snapshotCache) forgetLocked(r *routeSnaps, why EvictReason) {
+	c.evicted.add(why, 1)
+	c.size -= r.size
+	c.floor = max(c.floor, r.gone, r.newest, r.skipped)
 	c.lru.remove(r)
 	delete(c.routes, r.route)
+}
+
+// sweep forgets the entries last updated before the unix nanosecond
+// before, except channels this node has subscribers on. It returns how
+// many it forgot.
+func (c *snapshotCache) sweep(before int64) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for r := c.lru.front; r != nil && r.at < before; {
+		next := r.next
+		if c.inUse == nil || !c.inUse(r.route) {
+			c.forgetLocked(r, EvictIdle)
+			n++
+		}
+		r = next
+	}
+	if n > len(c.routes) {
+		// A Go map keeps its peak size (maps.Clone too): return it.
+		m := make(map[string]*routeSnaps, len(c.routes))
+		maps.Copy(m, c.routes)
+		c.routes = m
+	}
+	return n
+}
+
+// count is the number of channels the cache holds an entry for.
+func (c *snapshotCache) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.routes)
 }
 
 // visible returns the views of r that may be sub's snapshot (snapshotView),
@@ -401,7 +483,7 @@ func (s *Server) boardViews(ctx context.Context, sub *subscription, routeCh prot
 	for {
 		c.mu.Lock()
 		r := c.routes[sub.route]
-		if c.completeLocked(sub.route) && (r == nil || r.skipped <= c.searched[sub.route]) {
+		if c.completeLocked(sub.route) && (r == nil || r.skipped <= r.searched) {
 			out := collectViews(r, sub)
 			c.mu.Unlock()
 			return out, nil
@@ -435,7 +517,9 @@ func (s *Server) boardViews(ctx context.Context, sub *subscription, routeCh prot
 			c.mu.Unlock()
 			return nil, err // the next subscriber to arrive searches again
 		}
-		c.searched[sub.route] = max(c.searched[sub.route], covered)
+		r = c.entryLocked(sub.route)
+		r.searched = max(r.searched, covered)
+		c.touchLocked(r)
 		c.mu.Unlock()
 	}
 }

@@ -43,7 +43,9 @@ type Stats struct {
 	authWhy [numAuthReasons + 1]atomic.Uint64 // by auth.Reason; last: other
 	drops   [numDropReasons]atomic.Uint64
 	latency latencyHistogram
-	closes  [5000]atomic.Uint64 // by close code; 0 = peer gone
+	// evictions counts per-channel state forgotten, by StateKinds index.
+	evictions [numStateKinds]evictCounts
+	closes    [5000]atomic.Uint64 // by close code; 0 = peer gone
 }
 
 // DropReason says why an event frame meant for a client was not sent.
@@ -184,6 +186,12 @@ type Snapshot struct {
 	// LatencySum is their sum.
 	LatencyCounts []uint64
 	LatencySum    time.Duration
+	// StateEvictions counts per-channel state forgotten, by structure and
+	// reason; StateEntries is what each structure holds now (channels, or
+	// channels and views for the throttle; "hub": channels with
+	// subscribers). See bounds.go.
+	StateEvictions map[StateEviction]uint64
+	StateEntries   map[string]int
 }
 
 // Stats returns a copy of the node's counters.
@@ -208,6 +216,13 @@ func (s *Server) Stats() Snapshot {
 		Drops:                make(map[DropReason]uint64),
 		Closes:               make(map[protocol.CloseCode]uint64),
 		LatencySum:           time.Duration(st.latency.sumNs.Load()),
+		StateEvictions:       make(map[StateEviction]uint64),
+		StateEntries:         s.stateCounts(),
+	}
+	for i, k := range StateKinds {
+		for j, r := range EvictReasons {
+			out.StateEvictions[StateEviction{k, r}] = st.evictions[i][j].Load()
+		}
 	}
 	for k := protocol.KindUser; k <= protocol.KindScoreboard; k++ {
 		out.Subscriptions[k.String()] = s.hub.kinds[k].Load()

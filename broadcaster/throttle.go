@@ -35,6 +35,8 @@ type boardThrottle struct {
 	// (see sweepLocked); it doubles with what survives, so sweeping costs
 	// O(1) per new view.
 	sweepAt int
+	// evicted counts the views forgotten; static after New; may be nil.
+	evicted *evictCounts
 }
 
 // minSweep is the fewest views at which the throttle sweeps.
@@ -90,13 +92,36 @@ func (t *boardThrottle) route(ev *protocol.Event, now time.Time) {
 // passed: such a view behaves exactly like one never seen, so without this
 // a node would keep one per channel and view (per user, for private
 // scoreboards) for its whole life.
+//
+// The views it keeps are those updated within the last interval (or
+// holding an update), so their count is bounded by the views a node
+// updates per interval; none of them can go without breaking the
+// interval or losing a trailing update.
 func (t *boardThrottle) sweepLocked(now time.Time) {
+	n := 0
 	for key, v := range t.views {
 		if v.pending == nil && now.Sub(v.last) >= t.interval {
 			delete(t.views, key)
+			n++
 		}
 	}
+	t.evicted.add(EvictIdle, n)
 	t.sweepAt = max(2*len(t.views), minSweep)
+}
+
+// sweepIdle runs sweepLocked now, so that the views of a burst are
+// forgotten even when no new view comes after it.
+func (t *boardThrottle) sweepIdle(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(now)
+}
+
+// count is the number of views held.
+func (t *boardThrottle) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.views)
 }
 
 // fire sends a view's held update at the end of its interval.

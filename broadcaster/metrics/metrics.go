@@ -34,6 +34,7 @@ type Collector struct {
 	writeTimeouts, positionsSkipped                      *prometheus.Desc
 	originRefused, resumes, published, publishRefused    *prometheus.Desc
 	natsConnected, consumerLag, latency                  *prometheus.Desc
+	stateEvictions, stateEntries                         *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -69,6 +70,8 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 		natsConnected:    d("nats_connected", "1 when the NATS connection is up."),
 		consumerLag:      d("consumer_lag_events", "Stream positions between the newest stored event and the newest routed."),
 		latency:          d("delivery_latency_seconds", "Time from the stream storing an event to its write to a client (oldest event of each write)."),
+		stateEvictions:   d("state_evictions_total", "Per-channel state forgotten, by structure (recent, snapshot, throttle) and reason (bytes, count, idle).", "kind", "reason"),
+		stateEntries:     d("state_entries", "Entries each per-channel structure holds (recent, snapshot: channels; throttle: channel views; hub: channels with subscribers).", "kind"),
 	}
 }
 
@@ -78,7 +81,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		c.connections, c.connectionsOpen, c.subscriptions, c.eventsConsumed, c.eventsBad, c.deliveries,
 		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.positionsSkipped, c.closes, c.authFailures, c.badMsgs, c.originRefused,
 		c.resumes, c.published, c.publishRefused, c.natsConnected, c.consumerLag, c.latency,
-		c.boardsRefused, c.boardsUnknown, c.boardFolds,
+		c.boardsRefused, c.boardsUnknown, c.boardFolds, c.stateEvictions, c.stateEntries,
 	} {
 		ch <- d
 	}
@@ -127,6 +130,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.resumes, st.ResumeAborted, "aborted")
 	counter(c.published, st.Published)
 	counter(c.publishRefused, st.PublishRefused)
+	for k, n := range st.StateEvictions {
+		counter(c.stateEvictions, n, string(k.Kind), string(k.Reason))
+	}
+	for k, n := range st.StateEntries {
+		gauge(c.stateEntries, float64(n), k)
+	}
 
 	buckets := make(map[float64]uint64, len(broadcaster.LatencyBuckets))
 	var cum uint64

@@ -164,6 +164,10 @@ func TestCollector(t *testing.T) {
 		{"arenacast_consumer_lag_events", nil, 0},
 		{"arenacast_delivery_latency_seconds", nil, 0}, // no client: nothing written
 		{"arenacast_resumes_total", []string{"outcome", "recovered"}, 0},
+		{"arenacast_state_entries", []string{"kind", "recent"}, 1}, // /contest/c1's ring
+		{"arenacast_state_entries", []string{"kind", "snapshot"}, 0},
+		{"arenacast_state_entries", []string{"kind", "hub"}, 0},
+		{"arenacast_state_evictions_total", []string{"kind", "recent", "reason", "count"}, 0},
 	} {
 		got, ok := value(mfs, c.name, c.labels...)
 		if !ok || got != c.want {

@@ -55,6 +55,8 @@ type Serve struct {
 	writePace                             time.Duration
 	recentEvents, recentBytes, warmEvents int
 	snapshotBytes                         int
+	channelStateMax                       int
+	channelStateIdle                      time.Duration
 	replicas                              int
 	demo                                  bool
 	demoKey                               string
@@ -120,6 +122,8 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
 	snapshotBytes := e.Int("snapshot-bytes", 32<<20, "memory for scoreboard snapshots across contests; over it the least recently updated contests are dropped (their next snapshot is searched in the stream; negative: unbounded)")
 	recentBytes := e.Int("recent-bytes", 64<<20, "memory for those events across channels; over it the least recently updated channels are dropped (negative: unbounded)")
+	channelStateMax := e.Int("channel-state-max", 20_000, "channels kept in memory by the recent log and by the snapshot cache, each, besides their byte budgets; over it the least recently updated are forgotten (read again from the stream when asked; negative: unbounded)")
+	channelStateIdle := e.Duration("channel-state-idle", time.Hour, "forget the in-memory state of channels without subscribers on this node not updated for this long (negative: never)")
 	warmEvents := e.Int("warm-events", 20000, "stored events read into memory at start, before the node turns ready (negative: off)")
 	revocationTTL := e.Duration("revocation-ttl", 24*time.Hour, "how long revocations are kept; must exceed the longest token lifetime")
 	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics on this separate address (e.g. 127.0.0.1:9090); empty: off")
@@ -174,6 +178,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
 	c.snapshotBytes = *snapshotBytes
+	c.channelStateMax, c.channelStateIdle = *channelStateMax, *channelStateIdle
 	c.replicas = *replicas
 	c.demo, c.demoKey, c.demoSeed = *demoOn, *demoKey, uint64(*demoSeed)
 	if c.keys == "" && c.demo {
@@ -299,6 +304,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
 		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
+		ChannelStateMax: c.channelStateMax, ChannelStateIdle: c.channelStateIdle,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval:   c.scoreboardInterval,
 		ScoreboardRefetchSpread: c.refetchSpread,
