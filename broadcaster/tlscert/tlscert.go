@@ -24,7 +24,8 @@ type Reloader struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	cert atomic.Pointer[tls.Certificate] // the pair new handshakes get
+	cert  atomic.Pointer[tls.Certificate] // the pair new handshakes get
+	polls atomic.Int64                    // reads by Watch, for tests to wait on
 
 	mu   sync.Mutex // guards last and serializes reloads
 	last [2][sha256.Size]byte
@@ -78,7 +79,9 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		if !r.filesChanged() {
+		changed := r.filesChanged()
+		r.polls.Add(1)
+		if !changed {
 			continue
 		}
 		changed, err := r.load()
