@@ -341,10 +341,15 @@ func (c *Serve) Run(ctx context.Context) error {
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
-	serveHTTP, err := c.tls.setup(runCtx, hs, log)
+	serveHTTP, reloadTLS, err := c.tls.setup(runCtx, hs, log)
 	if err != nil {
 		return err
 	}
+	var reloads []func() // on SIGHUP
+	if reloadTLS != nil {
+		reloads = append(reloads, reloadTLS)
+	}
+	watchHangup(runCtx, log, reloads...)
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(runCtx) }()
 	if feed != nil {

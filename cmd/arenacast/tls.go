@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/arenacast/arenacast/broadcaster/tlscert"
@@ -62,45 +59,34 @@ func (f *tlsFlags) scheme(ws bool) string {
 }
 
 // setup gives hs its protocols and, with --tls-cert, a certificate that
-// reloads (on SIGHUP and, every --tls-reload-interval, when the files
-// changed) until ctx ends. It returns how to serve a plain listener.
+// reloads every --tls-reload-interval when the files changed, until ctx
+// ends. It returns how to serve a plain listener and, with TLS, the
+// reload for SIGHUP (else nil).
 //
 // WebSocket stays on HTTP/1.1: the server does not offer RFC 8441
 // (WebSocket over HTTP/2), so a browser on an HTTP/2 connection opens an
 // HTTP/1.1 one for its WebSocket. SSE streams share the HTTP/2 connection.
-func (f *tlsFlags) setup(ctx context.Context, hs *http.Server, log *slog.Logger) (func(net.Listener) error, error) {
+func (f *tlsFlags) setup(ctx context.Context, hs *http.Server, log *slog.Logger) (serve func(net.Listener) error, reload func(), err error) {
 	var p http.Protocols
 	p.SetHTTP1(true)
 	if !f.on() {
 		p.SetUnencryptedHTTP2(*f.h2c)
 		hs.Protocols = &p
-		return hs.Serve, nil
+		return hs.Serve, nil, nil
 	}
 	p.SetHTTP2(true)
 	hs.Protocols = &p
 	certs, err := tlscert.New(*f.cert, *f.key, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hs.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		defer signal.Stop(hup)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				certs.Reload()
-			}
-		}
-	}()
 	if *f.reload > 0 {
 		go certs.Watch(ctx, *f.reload)
 	}
 	leaf := certs.Certificate().Leaf
 	log.Info("TLS on --listen", "cert", *f.cert, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reload_interval", *f.reload)
 	// ServeTLS offers h2 and http/1.1 by ALPN, as hs.Protocols says.
-	return func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") }, nil
+	reload = func() { certs.Reload() } // logs its outcome
+	return func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") }, reload, nil
 }

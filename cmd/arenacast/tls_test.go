@@ -447,3 +447,24 @@ func TestTLSReload(t *testing.T) {
 		t.Fatalf("serve exited with %d: %s", code, out.String())
 	}
 }
+
+// TestHangupWithoutTLS: a node without TLS logs and ignores SIGHUP (the
+// systemd unit's ExecReload) instead of exiting.
+func TestHangupWithoutTLS(t *testing.T) {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	addr, out, served := startServeCtx(t, ctx, "--shutdown-drain", "10ms")
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, out, "SIGHUP: nothing to reload", 1)
+	resp, err := http.Get("http://" + addr + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz after SIGHUP: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	stop()
+	if code := <-served; code != 0 {
+		t.Fatalf("serve exited with %d: %s", code, out.String())
+	}
+}
