@@ -75,6 +75,10 @@ test(`${STREAMS} EventSource streams share one HTTP/2 connection to an HTTPS nod
   const cdp = await browser.context.newCDPSession(page);
   const responses = [];
   cdp.on('Network.responseReceived', (e) => responses.push({ url: e.response.url, type: e.type, protocol: e.response.protocol, connection: e.response.connectionId }));
+  // A WebSocket handshake answered 101 ran over HTTP/1.1 (over HTTP/2, RFC
+  // 8441, it would be a 200 to a CONNECT).
+  const wsHandshakes = [];
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => wsHandshakes.push(e.response.status));
   await cdp.send('Network.enable');
   await page.goto(`${pages.origin}/client.html`);
 
@@ -127,6 +131,7 @@ test(`${STREAMS} EventSource streams share one HTTP/2 connection to an HTTPS nod
   assert.equal(streams.length, STREAMS, `responses: ${JSON.stringify(responses)}`);
   assert.deepEqual([...new Set(streams.map((r) => r.protocol))], ['h2'], 'every stream over HTTP/2');
   assert.equal(new Set(streams.map((r) => r.connection)).size, 1, `one connection for all streams: ${JSON.stringify(streams)}`);
+  assert.deepEqual(wsHandshakes, [101], 'the WebSocket handshake was HTTP/1.1 (101 Switching Protocols)');
   assert.deepEqual(logs.filter((l) => /^(error|pageerror)/.test(l)), []);
 
   await page.evaluate(() => { window.streams.forEach((es) => es.close()); window.sock.close(); });
