@@ -84,8 +84,11 @@ func (f *tlsFlags) setup(ctx context.Context, hs *http.Server, log *slog.Logger)
 	if *f.reload > 0 {
 		go certs.Watch(ctx, *f.reload)
 	}
-	leaf := certs.Certificate().Leaf
-	log.Info("TLS on --listen", "cert", *f.cert, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "reload_interval", *f.reload)
+	attrs := []any{"cert", *f.cert, "reload_interval", *f.reload}
+	if leaf := certs.Certificate().Leaf; leaf != nil {
+		attrs = append(attrs, "subject", leaf.Subject.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	log.Info("TLS on --listen", attrs...)
 	// ServeTLS offers h2 and http/1.1 by ALPN, as hs.Protocols says.
 	reload = func() { certs.Reload() } // logs its outcome
 	return func(ln net.Listener) error { return hs.ServeTLS(ln, "", "") }, reload, nil

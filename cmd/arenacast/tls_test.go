@@ -48,11 +48,10 @@ func TestTLSFlags(t *testing.T) {
 // load, naming the files, and logs no key material.
 func TestTLSBadPairAtStart(t *testing.T) {
 	dir := t.TempDir()
-	c1, k1 := newCert(t, nil, nil, "127.0.0.1", false)
+	c1, _ := newCert(t, nil, nil, "127.0.0.1", false)
 	_, k2 := newCert(t, nil, nil, "127.0.0.1", false)
 	certFile := writeFile(t, dir, "cert.pem", certPEM(c1))
 	keyFile := writeFile(t, dir, "key.pem", keyPEM(t, k2)) // not c1's key
-	_ = k1
 	keys, _ := filepath.Abs("../../testdata/devkeys")
 	code, out := cli("serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--keys", keys,
 		"--tls-cert", certFile, "--tls-key", keyFile)
