@@ -63,6 +63,15 @@ func TestTLSBadPairAtStart(t *testing.T) {
 	}
 }
 
+// logOnFailure shows serve's log when the test fails.
+func logOnFailure(t *testing.T, out *syncBuffer) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("serve's log:\n%s", out.String())
+		}
+	})
+}
+
 func writeFile(t *testing.T, dir, name string, b []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
@@ -183,6 +192,7 @@ func TestTLSHTTP2(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	addr, out, served := startServeCtx(t, ctx, "--shutdown-drain", "100ms", "--tls-cert", certFile, "--tls-key", keyFile)
+	logOnFailure(t, out)
 	if !strings.Contains(out.String(), "events=wss://"+addr+"/events/") {
 		t.Errorf("the startup log does not name the wss:// URL: %s", out.String())
 	}
@@ -293,6 +303,7 @@ func TestH2C(t *testing.T) {
 				args = append(args, "--h2c")
 			}
 			addr, out, served := startServeCtx(t, ctx, args...)
+			logOnFailure(t, out)
 			base := "http://" + addr
 			user := mint(t, "--user", "alice", "--contest", "demo")
 			var protos http.Protocols
@@ -389,6 +400,7 @@ func TestTLSReload(t *testing.T) {
 	defer stop()
 	// An hour between polls: only SIGHUP reloads in the first part.
 	addr, out, served := startServeCtx(t, ctx, "--shutdown-drain", "10ms", "--tls-cert", certFile, "--tls-key", keyFile, "--tls-reload-interval", "1h")
+	logOnFailure(t, out)
 	if got := servedCert(t, addr); !bytes.Equal(got.Raw, c1.Raw) {
 		t.Fatal("the first certificate is not served")
 	}
@@ -425,6 +437,7 @@ func TestTLSReload(t *testing.T) {
 	ctx2, stop2 := context.WithCancel(context.Background())
 	defer stop2()
 	addr, out, served = startServeCtx(t, ctx2, "--shutdown-drain", "10ms", "--tls-cert", certFile, "--tls-key", keyFile, "--tls-reload-interval", "20ms")
+	logOnFailure(t, out)
 	if got := servedCert(t, addr); !bytes.Equal(got.Raw, c2.Raw) {
 		t.Fatal("the second certificate is not served at start")
 	}
@@ -453,6 +466,7 @@ func TestHangupWithoutTLS(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	addr, out, served := startServeCtx(t, ctx, "--shutdown-drain", "10ms")
+	logOnFailure(t, out)
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
