@@ -7,8 +7,11 @@ import { chromium } from 'playwright-core';
 
 export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-/** Starts a browser with a fresh profile; returns { context, close }. */
-export async function launchBrowser() {
+/**
+ * Starts a browser with a fresh profile; returns { context, close }.
+ * args adds command-line switches (e.g. a certificate to trust).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   const profile = mkdtempSync(join(tmpdir(), 'arenacast-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
@@ -23,6 +26,7 @@ export async function launchBrowser() {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...args,
     ],
   });
   context.setDefaultTimeout(30_000);

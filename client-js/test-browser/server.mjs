@@ -1,6 +1,7 @@
 // Starts and stops the real `arenacast serve` binary for the browser tests,
 // mints tokens with `arenacast token`, and publishes over HTTP.
 import { spawn, execFile } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,10 +27,16 @@ export function serverBinary() {
   return resolve(bin);
 }
 
-/** A running server; restart() brings it back on the same port and data dir. */
+/**
+ * A running server; restart() brings it back on the same port and data dir.
+ * args adds serve flags; with tls ({ cert, key, ca } PEM file paths and the
+ * CA's PEM text) it serves TLS and publish() trusts that CA.
+ */
 export class Server {
-  constructor(bin) {
+  constructor(bin, { args = [], tls } = {}) {
     this.bin = bin;
+    this.extraArgs = args;
+    this.tls = tls;
     this.dir = mkdtempSync(join(tmpdir(), 'arenacast-browser-'));
     this.dataDir = join(this.dir, 'data');
     this.addrFile = join(this.dir, 'addr');
@@ -53,6 +60,8 @@ export class Server {
         '--addr-file', this.addrFile,
         '--shutdown-drain', '200ms',
         '--log-level', 'info',
+        ...(this.tls ? ['--tls-cert', this.tls.cert, '--tls-key', this.tls.key] : []),
+        ...this.extraArgs,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -108,7 +117,46 @@ export class Server {
 
   /** The /events/ URL for pages. */
   get eventsUrl() {
-    return `ws://${this.addr}/events/`;
+    return `${this.tls ? 'wss' : 'ws'}://${this.addr}/events/`;
+  }
+
+  /** The node's base URL: http:// or, with TLS, https://. */
+  get baseUrl() {
+    return `${this.tls ? 'https' : 'http'}://${this.addr}`;
+  }
+
+  /** POSTs body to path with a bearer token; returns { status, body } (JSON). */
+  async post(path, token, body) {
+    if (!this.tls) {
+      const res = await fetch(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(15_000),
+      });
+      return { status: res.status, body: await res.json().catch(() => ({})) };
+    }
+    // fetch cannot be told to trust one CA; node:https can.
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(`${this.baseUrl}${path}`, {
+        method: 'POST',
+        ca: this.tls.caPEM,
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        timeout: 15_000,
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => {
+          let parsed = {};
+          try { parsed = JSON.parse(text); } catch {}
+          resolve({ status: res.statusCode, body: parsed });
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`POST ${path} timed out`)));
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
   }
 
   /** Mints a token: token(['--user', 'alice', '--contest', 'demo']). */
@@ -126,14 +174,8 @@ export class Server {
   /** POSTs an event to /publish and returns its id. */
   async publish(event) {
     if (!this.publisher) this.publisher = await this.token(['--user', 'publisher', '--publish']);
-    const res = await fetch(`http://${this.addr}/publish`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${this.publisher}`, 'Content-Type': 'application/json' },
-      body: JSON.stringify(event),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const body = await res.json().catch(() => ({}));
-    if (res.status !== 202) throw new Error(`publish answered ${res.status}: ${JSON.stringify(body)}`);
+    const { status, body } = await this.post('/publish', this.publisher, event);
+    if (status !== 202) throw new Error(`publish answered ${status}: ${JSON.stringify(body)}`);
     return body.id;
   }
 }

@@ -64,6 +64,7 @@ type Serve struct {
 	legacy                                legacyFlags
 	ccsFeed, ccsAnonymous                 bool // GET /api/contests/{id}/event-feed
 	ccsKeepAlive                          time.Duration
+	tls                                   tlsFlags // --tls-cert, --tls-key, --h2c on --listen
 
 	log *slog.Logger
 	bus *natsbus.Bus
@@ -138,6 +139,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	ccsAnonymous := e.Bool("ccs-feed-anonymous", true, "--ccs-feed: readers without a token get the public (frozen) view; false: a token is required")
 	ccsKeepAlive := e.Duration("ccs-feed-keepalive", 120*time.Second, "--ccs-feed: idle newline period")
 	c.legacy.register(e)
+	c.tls.register(e)
 	if err := parseFlags(fs, args, c.Stdout); err != nil {
 		return err
 	}
@@ -191,6 +193,9 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 		return errors.New("--pprof needs --metrics-listen: the profiler is served only on the internal address")
 	}
 	if err := c.natsListenAuth.check(c.natsListen, c.natsURL); err != nil {
+		return err
+	}
+	if err := c.tls.check(); err != nil {
 		return err
 	}
 	return c.legacy.check()
@@ -352,6 +357,15 @@ func (c *Serve) Run(ctx context.Context) error {
 
 	runCtx, stopRun := context.WithCancel(context.Background())
 	defer stopRun()
+	serveHTTP, reloadTLS, err := c.tls.setup(runCtx, hs, log)
+	if err != nil {
+		return err
+	}
+	var reloads []func() // on SIGHUP
+	if reloadTLS != nil {
+		reloads = append(reloads, reloadTLS)
+	}
+	watchHangup(runCtx, log, reloads...)
 	runErr := make(chan error, 1)
 	go func() { runErr <- srv.Run(runCtx) }()
 	if feed != nil {
@@ -367,7 +381,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		return fmt.Errorf("consuming events: %w", err)
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- hs.Serve(c.ln) }()
+	go func() { serveErr <- serveHTTP(c.ln) }()
 	demoDone := make(chan struct{})
 	if c.demo {
 		sim, err := demo.NewSimulator(demo.Options{Bus: c.bus, Seed: seedOr(c.demoSeed), Logger: log})
@@ -398,9 +412,9 @@ func (c *Serve) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("arenacast listening", "addr", addr, "events", "ws://"+addr+"/events/", "nats", natsDesc(c.natsURL))
+	log.Info("arenacast listening", "addr", addr, "events", c.tls.scheme(true)+"://"+addr+"/events/", "nats", natsDesc(c.natsURL))
 	if c.demo {
-		log.Info("demo running: open the page in a browser", "url", "http://"+addr+"/demo/")
+		log.Info("demo running: open the page in a browser", "url", c.tls.scheme(false)+"://"+addr+"/demo/")
 	}
 
 	select {
