@@ -1,9 +1,12 @@
 #!/bin/sh
-# Installs Debian's chromium for the browser tests, only when it is missing.
-# The tests launch /usr/bin/chromium through playwright-core; no browser is
-# ever downloaded by npm.
+# Installs what the browser tests need from Debian's packages, only when it
+# is missing: chromium (launched through playwright-core; no browser is
+# ever downloaded by npm) and openssl (tls.test.mjs makes its certificate).
 set -eu
-if [ -x /usr/bin/chromium ]; then
+missing=""
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+if [ -z "$missing" ]; then
 	exit 0
 fi
 SUDO=""
@@ -11,4 +14,4 @@ if [ "$(id -u)" != "0" ]; then
 	SUDO="sudo"
 fi
 $SUDO apt-get update
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y $missing

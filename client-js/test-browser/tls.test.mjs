@@ -3,7 +3,7 @@
 // streams to an HTTPS node; all receive the events, and the browser's own
 // network log (DevTools protocol) shows they shared one HTTP/2 connection.
 // A WebSocket to the same node works beside them (over HTTP/1.1).
-// Needs ARENACAST_BIN and openssl (Debian's ca-certificates depends on it).
+// Needs ARENACAST_BIN and openssl (make js-deps installs it when missing).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
