@@ -103,6 +103,14 @@ func (t *Tracker) Totals(contest string) (Totals, int, time.Time) {
 	return t.totals[contest], t.nodes, t.at
 }
 
+// All returns every contest's totals as of the last interval (contests
+// nobody is subscribed to are absent), with Totals' other results.
+func (t *Tracker) All() (map[string]Totals, int, time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.totals, t.nodes, t.at
+}
+
 // Run publishes this node's summary every interval, takes every node's
 // summaries off the link, and recomputes the totals; after each
 // recomputation it calls tick with them (on Run's goroutine). On return
