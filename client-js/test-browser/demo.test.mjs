@@ -70,6 +70,16 @@ test('the demo page shows the live scoreboard and event feed, and the scoreboard
     null,
     'both connections',
   );
+  // Presence: the page's own two connections are counted (the board link as
+  // a scoreboard viewer, the feed as an admin), from the admin channel's
+  // presence event.
+  await until(
+    page,
+    () => Number(document.querySelector('#presence').dataset.viewers) >= 1 && Number(document.querySelector('#presence').dataset.admins) >= 1,
+    null,
+    'the presence counts',
+  );
+  assert.match(await page.$eval('#presence', (e) => e.textContent), /^Watching now: \d+ contestant connections? \(\d+ users?\), \d+ admin connections?, \d+ scoreboard viewers? · 1 node$/);
   // A few events, so the screenshot shows a feed, and the private runs the
   // admin viewer sees.
   await until(page, () => document.querySelectorAll('#feed li.t-run_update').length >= 3, null, 'runs in the feed');
