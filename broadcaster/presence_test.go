@@ -230,3 +230,23 @@ func TestPresenceOff(t *testing.T) {
 		t.Fatalf("got %d %s, want 404", status, body)
 	}
 }
+
+// TestPresenceOverSSE: an admin's SSE stream gets the presence event
+// named "presence" with no id: line, so it never moves Last-Event-ID.
+func TestPresenceOverSSE(t *testing.T) {
+	e := newNode(t, nodeConfig{opts: withPresence})
+	admin := e.token("root", func(c *auth.Claims) { c.ContestsAdmin = []string{"c1"} })
+	s := e.openSSE(sseQuery([]string{"/contest/c1/admin"}), bearerHeader(admin))
+	s.expect("subscribed", nil)
+	ev := s.next()
+	if ev.event != "presence" || ev.hasID {
+		t.Fatalf("got %+v, want a presence event without id", ev)
+	}
+	m := ev.msg(t)
+	b, _ := json.Marshal(m["data"])
+	var got presenceNumbers
+	json.Unmarshal(b, &got)
+	if want := numbers(0, 0, 1, 1, 0, 1); got != want || m["channel"] != "/contest/c1/admin" {
+		t.Fatalf("got %v on %v, want %v", got, m["channel"], want)
+	}
+}
