@@ -10,6 +10,8 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/natsbus"
+	"github.com/arenacast/arenacast/protocol"
 )
 
 // presenceInterval is the tests' presence interval: short, so counts
@@ -249,4 +251,31 @@ func TestPresenceOverSSE(t *testing.T) {
 	if want := numbers(0, 0, 1, 1, 0, 1); got != want || m["channel"] != "/contest/c1/admin" {
 		t.Fatalf("got %v on %v, want %v", got, m["channel"], want)
 	}
+}
+
+// TestPresenceDeadNodeExpires: a node that stops publishing without a
+// goodbye (it died) is dropped from the totals after its ttl_ms. The
+// dead node is a summary published on the presence subject by the test.
+func TestPresenceDeadNodeExpires(t *testing.T) {
+	e := newNode(t, nodeConfig{opts: withPresence})
+	ghost := []byte(`{"v":1,"node":"ghost","seq":1,"ttl_ms":500,"contests":{"c1":{"viewers":{"connections":5}}}}`)
+	subject := natsbus.PresenceSubject(protocol.DefaultSubjectPrefix)
+	deadline := time.Now().Add(waitFor)
+	for {
+		// Published again while waiting, as a live node would.
+		if err := e.bus.Conn().Publish(subject, ghost); err != nil {
+			t.Fatal(err)
+		}
+		_, b := e.getPresence("?contest=c1", "test-publish-key")
+		var got presenceNumbers
+		json.Unmarshal(b, &got)
+		if got == numbers(0, 0, 0, 0, 5, 2) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the ghost node never counted: %s", b)
+		}
+		time.Sleep(presenceInterval) // polling an endpoint, not synchronizing
+	}
+	e.waitPresence("c1", numbers(0, 0, 0, 0, 0, 1))
 }
