@@ -98,6 +98,7 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 		t.Fatal(err)
 	}
 	o := broadcaster.Options{Verifier: v, Bus: bus, Tickets: tickets, Revocations: revs, PublishKey: "test-publish-key"}
+	o.PresenceLink = bus.PresenceLink() // nodes on one NATS count presence together
 	if nc.opts != nil {
 		nc.opts(&o)
 	}

@@ -354,6 +354,9 @@ func (s *session) register(id, name, since string, resume, hold bool, o subOptio
 		sub.st.from = s.srv.stats.lastConsumed.Load() // read after joining the hub
 		s.mu.Unlock()
 		s.send(protocol.SubscribedReply(id, name, false, false))
+		s.mu.Lock()
+		sub.st.presenceReady = true
+		s.mu.Unlock()
 		return nil
 	}
 	return &catchUpReq{sub: sub, routeCh: routeCh, id: id, after: after, resume: resume, foreign: foreign, snapshot: o.snapshot && resume}
@@ -443,6 +446,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 			st.last = rq.after
 		}
 		st.from = upTo
+		st.presenceReady = true // its subscribed reply is queued; presence waits for the replay's end too
 		if rq.resume && srcs[i].complete && errs[i] == nil {
 			st.from = rq.after
 		}

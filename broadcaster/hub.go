@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster/presence"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -31,6 +32,9 @@ type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]hubShard
 	kinds  [protocol.KindScoreboard + 1]atomic.Int64 // live subscriptions by the client channel's kind
+	// presence counts subscriptions by contest as they come and go (nil:
+	// presence is off); set before the hub is used.
+	presence *presence.Counter
 }
 
 type hubShard struct {
@@ -95,6 +99,7 @@ func (h *hub) add(sub *subscription) {
 		sh.routes[sub.route] = r
 	}
 	h.kinds[sub.kind].Add(1)
+	h.presenceJoin(sub)
 	switch sub.access {
 	case auth.AccessAll:
 		r.all.add(sub, 0)
@@ -139,6 +144,7 @@ func (h *hub) remove(sub *subscription) {
 		return
 	}
 	h.kinds[sub.kind].Add(-1)
+	h.presenceLeave(sub)
 	switch sub.access {
 	case auth.AccessAll:
 		r.all.remove(sub, 0)

@@ -15,6 +15,7 @@ const indexBody = `{"service":"arenacast","protocol":1,` +
 	`"POST /events/ticket":"a short-lived SSE ticket for a bearer token",` +
 	`"POST /publish":"publish an event (publisher credential)",` +
 	`"POST /revoke":"revoke sessions or a grant (publisher credential)",` +
+	`"GET /presence":"who is connected, per contest, across nodes (publisher credential, or ?contest= and a token of its admin)",` +
 	`"GET /healthz":"200 while the process runs",` +
 	`"GET /readyz":"200 when the node can serve clients (for load balancers)"},` +
 	`"docs":"docs/protocol.md and docs/operations.md in the Arenacast repository"}` + "\n"

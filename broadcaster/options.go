@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/arenacast/arenacast/auth"
+	"github.com/arenacast/arenacast/broadcaster/presence"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -168,6 +169,20 @@ type Options struct {
 	// Default 5 s.
 	ConsumerStall time.Duration
 
+	// PresenceInterval is how often the node publishes its presence counts
+	// (who is subscribed to each contest), recomputes the totals across
+	// nodes and sends the presence event to admins (docs/operations.md,
+	// "Presence"). Default 5 s; negative: presence is off (no counting, no
+	// event, GET /presence answers 404).
+	PresenceInterval time.Duration
+	// PresenceLink carries the counts between nodes (natsbus:
+	// Bus.PresenceLink, a core NATS subject). Nil: this node's counts only.
+	PresenceLink presence.Link
+	// PresenceRepeat: the presence event goes to a contest's admins when
+	// its totals changed, and every PresenceRepeat intervals anyway.
+	// Default 6.
+	PresenceRepeat int
+
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 }
@@ -246,6 +261,10 @@ func (o Options) withDefaults() Options {
 		o.ChannelStateIdle = time.Hour
 	}
 	o.ChannelStateIdle = max(o.ChannelStateIdle, 0)
+	if o.PresenceInterval == 0 {
+		o.PresenceInterval = 5 * time.Second
+	}
+	def(&o.PresenceRepeat, 6)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/arenacast/arenacast/broadcaster/presence"
 	"github.com/arenacast/arenacast/protocol"
 )
 
@@ -66,6 +67,11 @@ type Server struct {
 		pos atomic.Uint64
 		at  atomic.Int64 // unix nanoseconds
 	}
+	// presence counts subscribers per contest across nodes; nil when off.
+	// presenceLast and presenceRound are owned by its loop (presenceTick).
+	presence      *presence.Tracker
+	presenceLast  map[string]presence.Totals
+	presenceRound uint64
 }
 
 // New checks opts and returns a Server.
@@ -90,6 +96,10 @@ func New(opts Options) (*Server, error) {
 		recent:   newRecentLog(o.RecentEvents, o.RecentBytes),
 		ready:    make(chan struct{}),
 	}
+	if o.PresenceInterval > 0 {
+		srv.presence = presence.NewTracker(presence.Config{Link: o.PresenceLink, Interval: o.PresenceInterval, Logger: o.Logger, Now: o.Now})
+		srv.hub.presence = srv.presence.Counter()
+	}
 	srv.snaps = newSnapshotCache(o.SnapshotBytes, srv.startID.Load, srv.hub.has)
 	srv.recent.maxRoutes, srv.recent.now, srv.recent.evicted = o.ChannelStateMax, o.Now, srv.stats.evictionsOf(StateRecent)
 	srv.snaps.maxRoutes, srv.snaps.now, srv.snaps.evicted = o.ChannelStateMax, o.Now, srv.stats.evictionsOf(StateSnapshot)
@@ -104,7 +114,8 @@ func New(opts Options) (*Server, error) {
 }
 
 // Handler serves GET /events/ (WebSocket, or SSE for Accept:
-// text/event-stream), POST /events/ticket, POST /publish, /healthz,
+// text/event-stream), POST /events/ticket, POST /publish, POST /revoke,
+// GET /presence, /healthz,
 // /readyz, and GET / (a short JSON naming those endpoints).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -113,6 +124,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/events/ticket", s.serveTicket)
 	mux.HandleFunc("/publish", s.servePublish)
 	mux.HandleFunc("/revoke", s.serveRevoke)
+	mux.HandleFunc("/presence", s.servePresence)
 	mux.HandleFunc("/healthz", s.serveHealthz)
 	mux.HandleFunc("/readyz", s.serveReadyz)
 	mux.HandleFunc("/{$}", s.serveIndex)
@@ -143,6 +155,9 @@ func (s *Server) Run(ctx context.Context) error {
 		s.warmed(last)
 	}
 	go s.keepalive(ctx)
+	if s.presence != nil {
+		go s.presence.Run(ctx, s.presenceTick)
+	}
 	go s.watchWrites(ctx)
 	go s.sweepLoop(ctx)
 	err = s.opts.Bus.Consume(ctx, warmFrom, s.route, func(subject string, seq uint64, err error) {

@@ -129,6 +129,9 @@ type chanState struct {
 	// or its history is known), for a repeated subscribe with since.
 	from  uint64
 	ended bool // unsubscribed: drop anything still arriving
+	// presenceReady: the subscribed reply is queued, so presence events
+	// (admin channels, no id) may follow; presenceSent: one has been.
+	presenceReady, presenceSent bool
 }
 
 // subscription registers a session on a routing channel in the hub. It is

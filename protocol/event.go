@@ -19,6 +19,10 @@ const (
 	// TypeScoreboardPatch carries the rows of a keyed scoreboard that
 	// changed (docs/protocol.md section 8).
 	TypeScoreboardPatch = "scoreboard_patch"
+	// TypePresence is the node's own periodic count of who is connected
+	// to a contest, sent on /contest/<alias>/admin without an id
+	// (docs/protocol.md section 10). Publishers may not use it.
+	TypePresence = "presence"
 )
 
 // BoardType reports whether events of type t belong to a scoreboard view:
@@ -84,7 +88,7 @@ type Event struct {
 var reservedTypes = map[string]bool{
 	MsgAuth: true, MsgSubscribe: true, MsgUnsubscribe: true, MsgPing: true,
 	MsgAuthSuccess: true, MsgSubscribed: true, MsgUnsubscribed: true, MsgError: true, MsgPong: true,
-	"close": true,
+	"close": true, TypePresence: true,
 }
 
 // ValidType reports whether t is an acceptable event type name: it matches

@@ -61,6 +61,7 @@ func TestDecodeEvent(t *testing.T) {
 		`{"type":"run_update","channel":"/contest/a","data":{}} {}`,
 		`{"type":"error","channel":"/contest/a","data":{}}`,
 		`{"type":"subscribed","channel":"/contest/a","data":{}}`,
+		`{"type":"presence","channel":"/contest/a/admin","data":{}}`, // the nodes' own (section 10)
 		`{"type":"Run","channel":"/contest/a","data":{}}`,
 		`{"type":"run_update","channel":"/scoreboard/x","data":{}}`,
 		`{"type":"run_update","channel":"/contest/a","user":"a b","data":{}}`,

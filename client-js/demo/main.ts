@@ -7,7 +7,7 @@
  * @module
  */
 
-import { ArenacastClient, type KeyedBoard, type StreamEvent, type Subscription } from '../src/index.js';
+import { ArenacastClient, type KeyedBoard, type PresenceData, type StreamEvent, type Subscription } from '../src/index.js';
 
 /** GET config.json: minted afresh on every request. */
 interface Config {
@@ -72,6 +72,23 @@ function showState(client: ArenacastClient, id: string): void {
   client.on('connected', show);
   client.on('disconnected', ({ code, reason }) => (text.textContent = `disconnected (${code} ${reason})`));
   show();
+}
+
+// ---- presence ----
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** Shows a presence event's counts: who is watching, across every node. */
+function renderPresence(p: PresenceData): void {
+  const el = $('#presence');
+  el.textContent =
+    `Watching now: ${plural(p.contestants.connections, 'contestant connection', 'contestant connections')} ` +
+    `(${plural(p.contestants.users, 'user', 'users')}), ` +
+    `${plural(p.admins.connections, 'admin connection', 'admin connections')}, ` +
+    `${plural(p.viewers.connections, 'scoreboard viewer', 'scoreboard viewers')}` +
+    ` · ${plural(p.nodes, 'node', 'nodes')}${p.approximate ? ' (approximate)' : ''}`;
+  el.dataset.viewers = String(p.viewers.connections);
+  el.dataset.admins = String(p.admins.connections);
 }
 
 // ---- scoreboard ----
@@ -279,6 +296,10 @@ async function main(): Promise<void> {
     const when = ev.timestamp ? new Date(ev.timestamp * 1000) : new Date();
     addFeed(ev.type, when, summary(ev as StreamEvent<Data>));
   });
+  // Presence: the admin channel carries the contest's counts every few
+  // seconds (an event without id, never stored).
+  const admin = feed.subscribe(`/contest/${cfg.contest}/admin`);
+  admin.on('presence', (ev) => renderPresence(ev.data as PresenceData));
   contest.on('resync', () => addFeed('resync', new Date(), [document.createTextNode('events may have been missed')]));
   feed.on('error', (e) => {
     if (e.source !== 'server' || e.code !== 'token_expired') console.warn('arenacast:', e.code ?? e.source, e.message);

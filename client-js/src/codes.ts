@@ -134,6 +134,12 @@ export const EventType = {
   ScoreboardPatch: 'scoreboard_patch',
   Clarification: 'clarification',
   ContestUpdate: 'contest_update',
+  /**
+   * The node's count of who is connected to a contest, on
+   * `/contest/<alias>/admin` only, without an id (protocol section 10);
+   * `data` is a {@link PresenceData}.
+   */
+  Presence: 'presence',
 } as const;
 
 /** Connection states: the one status vocabulary of the client and the composables. */

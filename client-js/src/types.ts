@@ -43,6 +43,33 @@ export interface StreamEvent<T = unknown> {
   jitterMs?: number;
 }
 
+/** One group's numbers in a {@link PresenceData}. */
+export interface PresenceCounts {
+  connections: number;
+  /** Distinct users among them; always 0 for `viewers` (anonymous). */
+  users: number;
+}
+
+/**
+ * The `data` of a `presence` event (protocol section 10): who is connected
+ * to a contest across every node. Counts only, never names.
+ */
+export interface PresenceData {
+  contest: string;
+  /** Subscribers of `/contest/<alias>` with participant access. */
+  contestants: PresenceCounts;
+  /** Subscribers of the admin channel, and of `/contest/<alias>` with admin access. */
+  admins: PresenceCounts;
+  /** `/scoreboard/<token>` subscribers. */
+  viewers: PresenceCounts;
+  /** How many nodes' counts are in the totals. */
+  nodes: number;
+  /** How often the totals are recomputed, in milliseconds. */
+  interval_ms: number;
+  /** Set when a group's `users` is an upper bound (a node had too many to send individually). */
+  approximate?: true;
+}
+
 /** The name of the transport in use. */
 export type TransportName = 'websocket' | 'sse';
 

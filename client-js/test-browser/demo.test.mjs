@@ -161,6 +161,24 @@ test('at 390 px wide nothing overflows the page or its cards', T, async (t) => {
   await page.close();
 });
 
+// After the tests above, so their timing against the simulated contest
+// stays as it was.
+test('the demo page shows who is watching, from the admin channel\'s presence event', T, async () => {
+  const page = await openDemo(1280, 900);
+  // The page's own two connections are counted (the board link as a
+  // scoreboard viewer, the feed as an admin); the event comes within the
+  // node's presence interval (5 s).
+  await until(
+    page,
+    () => Number(document.querySelector('#presence').dataset.viewers) >= 1 && Number(document.querySelector('#presence').dataset.admins) >= 1,
+    null,
+    'the presence counts',
+  );
+  assert.match(await page.$eval('#presence', (e) => e.textContent), /^Watching now: \d+ contestant connections? \(\d+ users?\), \d+ admin connections?, \d+ scoreboard viewers? · 1 node$/);
+  assert.deepEqual(page.logs.filter((l) => /^(error|pageerror)/.test(l)), [], 'no errors in the page');
+  await page.close();
+});
+
 test('the committed demo bundle is what client-js/demo/main.ts builds to (run `make demo-assets`)', async () => {
   assert.ok(await bundleIsFresh(), 'broadcaster/demo/static/demo.js is stale: run `make demo-assets` and commit it');
 });

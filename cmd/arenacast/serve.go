@@ -41,6 +41,7 @@ type Serve struct {
 	sseCookie                             string
 	sseHeartbeat, sseLifetime, ticketTTL  time.Duration
 	scoreboardInterval                    time.Duration
+	presenceInterval                      time.Duration // 0: off
 	refetchSpread                         time.Duration
 	debugStored                           bool
 	drain, shutdownTimeout                time.Duration
@@ -108,6 +109,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	sseHeartbeat := e.Duration("sse-heartbeat", 20*time.Second, "SSE heartbeat comment interval")
 	sseLifetime := e.Duration("sse-max-lifetime", 30*time.Minute, "end SSE streams after this long (minus jitter) so they re-authenticate")
 	scoreboardInterval := e.Duration("scoreboard-min-interval", 0, "send at most one scoreboard_update per channel and view per interval; the newest held back goes out at its end; 0: off")
+	presenceInterval := e.Duration("presence-interval", 5*time.Second, "how often each node publishes its presence counts (who is subscribed to each contest) on NATS and admins get the totals; 0: presence off")
 	debugStored := e.Bool("debug-stored-time", false, "add stored_us (when the stream stored the event, microseconds) to every delivery, for load tools; not for production clients")
 	refetchSpread := e.Duration("scoreboard-refetch-spread", 2*time.Second, "jitter_ms sent with opaque scoreboard_update events: clients that refetch the board spread their requests over it; 0: not sent")
 	ticketTTL := e.Duration("ticket-ttl", 60*time.Second, "lifetime of SSE tickets from POST /events/ticket")
@@ -160,6 +162,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	c.writeTimeout, c.authTimeout, c.pingInterval, c.pongTimeout = *writeTimeout, *authTimeout, *pingInterval, *pongTimeout
 	c.sseCookie, c.sseHeartbeat, c.sseLifetime, c.ticketTTL = *sseCookie, *sseHeartbeat, *sseLifetime, *ticketTTL
 	c.scoreboardInterval = *scoreboardInterval
+	c.presenceInterval = *presenceInterval
 	c.refetchSpread = *refetchSpread
 	c.debugStored = *debugStored
 	if c.refetchSpread == 0 {
@@ -312,6 +315,8 @@ func (c *Serve) Run(ctx context.Context) error {
 		ChannelStateMax: c.channelStateMax, ChannelStateIdle: c.channelStateIdle,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval:   c.scoreboardInterval,
+		PresenceInterval:        presenceOption(c.presenceInterval),
+		PresenceLink:            c.bus.PresenceLink(),
 		ScoreboardRefetchSpread: c.refetchSpread,
 		DebugStoredTime:         c.debugStored,
 		ConsumerStall:           c.consumerStall,
@@ -449,6 +454,15 @@ func (c *Serve) Run(ctx context.Context) error {
 	<-demoDone
 	<-runErr
 	return nil
+}
+
+// presenceOption is --presence-interval as Options takes it: 0 (off) is
+// negative there, where zero means the default.
+func presenceOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // demoPage is the --demo page, minting its tokens with --demo-key.

@@ -109,7 +109,13 @@
     /** A change of a keyed board (protocol section 8). */
     ScoreboardPatch: "scoreboard_patch",
     Clarification: "clarification",
-    ContestUpdate: "contest_update"
+    ContestUpdate: "contest_update",
+    /**
+     * The node's count of who is connected to a contest, on
+     * `/contest/<alias>/admin` only, without an id (protocol section 10);
+     * `data` is a {@link PresenceData}.
+     */
+    Presence: "presence"
   };
 
   // src/emitter.ts
@@ -1705,6 +1711,13 @@
     client.on("disconnected", ({ code, reason }) => text.textContent = `disconnected (${code} ${reason})`);
     show();
   }
+  var plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  function renderPresence(p) {
+    const el2 = $("#presence");
+    el2.textContent = `Watching now: ${plural(p.contestants.connections, "contestant connection", "contestant connections")} (${plural(p.contestants.users, "user", "users")}), ${plural(p.admins.connections, "admin connection", "admin connections")}, ${plural(p.viewers.connections, "scoreboard viewer", "scoreboard viewers")} · ${plural(p.nodes, "node", "nodes")}${p.approximate ? " (approximate)" : ""}`;
+    el2.dataset.viewers = String(p.viewers.connections);
+    el2.dataset.admins = String(p.admins.connections);
+  }
   var letter = (i) => String.fromCharCode(65 + i);
   var letters = /* @__PURE__ */ new Map();
   var problemName = (alias) => {
@@ -1870,6 +1883,8 @@
       const when = ev.timestamp ? new Date(ev.timestamp * 1e3) : /* @__PURE__ */ new Date();
       addFeed(ev.type, when, summary(ev));
     });
+    const admin = feed.subscribe(`/contest/${cfg.contest}/admin`);
+    admin.on("presence", (ev) => renderPresence(ev.data));
     contest.on("resync", () => addFeed("resync", /* @__PURE__ */ new Date(), [document.createTextNode("events may have been missed")]));
     feed.on("error", (e) => {
       if (e.source !== "server" || e.code !== "token_expired") console.warn("arenacast:", e.code ?? e.source, e.message);
