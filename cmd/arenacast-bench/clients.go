@@ -372,8 +372,8 @@ func (c *client) handle(obj []byte, now int64) {
 	case protocol.MsgSubscribed, protocol.MsgError, protocol.MsgUnsubscribed:
 		c.reply(obj)
 		return
-	case protocol.MsgAuthSuccess, protocol.MsgPong:
-		return
+	case protocol.MsgAuthSuccess, protocol.MsgPong, protocol.TypePresence:
+		return // presence: the node's count on admin channels, no id
 	}
 	// An event: {"type":T,"channel":C,"id":N,"timestamp":S,"data":D}
 	rest, ok = bytes.CutPrefix(rest[i:], channelPrefix)
