@@ -235,8 +235,10 @@ function summary(ev: StreamEvent<Data>): Node[] {
   return [document.createTextNode(JSON.stringify(ev.data).slice(0, 120))];
 }
 
-function addFeed(type: string, when: Date, nodes: Node[]): void {
+/** Adds a feed line at the top; `id` (the event's id, when it has one) goes in data-id, so a line can be matched to its event. */
+function addFeed(type: string, when: Date, nodes: Node[], id?: string): void {
   const li = el('li', `t-${type}`);
+  if (id) li.dataset.id = id;
   const t = el('time', '', when.toLocaleTimeString([], { hour12: false }));
   const sum = el('span', 'sum');
   sum.append(...nodes);
@@ -294,7 +296,7 @@ async function main(): Promise<void> {
   const contest = feed.subscribe(`/contest/${cfg.contest}`, cfg.feed_since ? { since: cfg.feed_since } : {});
   contest.on('event', (ev) => {
     const when = ev.timestamp ? new Date(ev.timestamp * 1000) : new Date();
-    addFeed(ev.type, when, summary(ev as StreamEvent<Data>));
+    addFeed(ev.type, when, summary(ev as StreamEvent<Data>), ev.id);
   });
   // Presence: the admin channel carries the contest's counts every few
   // seconds (an event without id, never stored).

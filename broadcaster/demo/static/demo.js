@@ -1837,8 +1837,9 @@
     }
     return [document.createTextNode(JSON.stringify(ev.data).slice(0, 120))];
   }
-  function addFeed(type, when, nodes) {
+  function addFeed(type, when, nodes, id) {
     const li = el("li", `t-${type}`);
+    if (id) li.dataset.id = id;
     const t = el("time", "", when.toLocaleTimeString([], { hour12: false }));
     const sum = el("span", "sum");
     sum.append(...nodes);
@@ -1881,7 +1882,7 @@
     const contest = feed.subscribe(`/contest/${cfg.contest}`, cfg.feed_since ? { since: cfg.feed_since } : {});
     contest.on("event", (ev) => {
       const when = ev.timestamp ? new Date(ev.timestamp * 1e3) : /* @__PURE__ */ new Date();
-      addFeed(ev.type, when, summary(ev));
+      addFeed(ev.type, when, summary(ev), ev.id);
     });
     const admin = feed.subscribe(`/contest/${cfg.contest}/admin`);
     admin.on("presence", (ev) => renderPresence(ev.data));
