@@ -116,7 +116,19 @@ func TestMetrics(t *testing.T) {
 		cl.expect("clarification", nil)
 	}
 	e.publish("run_update", "/contest/c1", "bob", false, `{}`) // consumed, delivered to nobody
-	waitUntil(t, func() bool { return e.srv.Stats().EventsConsumed == 3 })
+	// A write is counted (its latency observed) after the socket took it,
+	// so the client may read an event before its write is counted: wait
+	// for both writes as for the consumed events (seen under load:
+	// latency count 1, frames written 4, right after the second event
+	// arrived).
+	waitUntil(t, func() bool {
+		st := e.srv.Stats()
+		var writes uint64
+		for _, n := range st.LatencyCounts {
+			writes += n
+		}
+		return st.EventsConsumed == 3 && writes >= 2
+	})
 
 	resp, err := http.Get(ms.URL)
 	if err != nil {

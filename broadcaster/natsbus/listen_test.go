@@ -3,6 +3,7 @@ package natsbus
 import (
 	"context"
 	"errors"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -171,6 +172,27 @@ func TestListenAnyPort(t *testing.T) {
 	b := open(t, Config{Listen: "127.0.0.1:0"})
 	if a.ClientURL() == b.ClientURL() || strings.HasSuffix(a.ClientURL(), ":4222") || strings.HasSuffix(a.ClientURL(), ":0") {
 		t.Fatalf("ClientURLs %s and %s: want two free ports", a.ClientURL(), b.ClientURL())
+	}
+}
+
+// TestListenPortInUse: an embedded listener that cannot open ends Open at
+// once with nats-server's reason, rather than after the readiness bound
+// with none (what a port collision between tests looked like).
+func TestListenPortInUse(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	b, err := Open(ctx, Config{DataDir: t.TempDir(), Listen: held.Addr().String()})
+	if err == nil {
+		b.Close()
+		t.Fatalf("Open on %s, a port in use: no error", held.Addr())
+	}
+	if msg := err.Error(); !strings.Contains(msg, "did not start") || !strings.Contains(msg, held.Addr().String()) {
+		t.Fatalf("Open on %s, a port in use: %v, want nats-server's listen error", held.Addr(), err)
 	}
 }
 

@@ -265,6 +265,10 @@ func (r *backoff) wait(ctx context.Context) bool {
 	}
 }
 
+// embeddedReadyWithin bounds the embedded server's start (JetStream
+// recovering its store included) when it reports no error.
+const embeddedReadyWithin = 30 * time.Second
+
 // startEmbedded starts the embedded server and returns it with the options
 // the node's in-process connection authenticates with.
 func startEmbedded(cfg Config) (*server.Server, []nats.Option, error) {
@@ -309,10 +313,23 @@ func startEmbedded(cfg Config) (*server.Server, []nats.Option, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("natsbus: embedded NATS: %w", err)
 	}
+	fatal := newFatalCatcher()
+	ns.SetLogger(fatal, false, false)
 	go ns.Start()
-	if !ns.ReadyForConnections(30 * time.Second) {
-		ns.Shutdown()
-		return nil, nil, errors.New("natsbus: embedded NATS did not become ready in 30 s")
+	// Ready, or a fatal error (a listener that could not open) at once,
+	// or nothing within the generous bound.
+	deadline := time.Now().Add(embeddedReadyWithin)
+	for !ns.ReadyForConnections(100 * time.Millisecond) {
+		select {
+		case <-fatal.done:
+			ns.Shutdown()
+			return nil, nil, fmt.Errorf("natsbus: embedded NATS did not start: %s", fatal.msg)
+		default:
+		}
+		if time.Now().After(deadline) {
+			ns.Shutdown()
+			return nil, nil, fmt.Errorf("natsbus: embedded NATS did not become ready in %s", embeddedReadyWithin)
+		}
 	}
 	return ns, self, nil
 }
