@@ -32,7 +32,7 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 	}()
 	natsRe := regexp.MustCompile(`url=(nats://127\.0\.0\.1:\d+)`)
 	var addr, natsURL string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(serveStartWithin)
 	for addr == "" {
 		if b, err := os.ReadFile(addrFile); err == nil {
 			addr = string(b)

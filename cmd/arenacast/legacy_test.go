@@ -73,7 +73,7 @@ func TestLegacyMutualTLS(t *testing.T) {
 	}()
 	addrRe := regexp.MustCompile(`broadcast=(127\.0\.0\.1:\d+)`)
 	var addr string
-	for deadline := time.Now().Add(30 * time.Second); addr == ""; {
+	for deadline := time.Now().Add(serveStartWithin); addr == ""; {
 		if m := addrRe.FindStringSubmatch(out.String()); m != nil {
 			addr = m[1]
 			break

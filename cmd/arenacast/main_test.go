@@ -17,6 +17,15 @@ import (
 	"github.com/coder/websocket"
 )
 
+// serveStartWithin bounds how long a test waits for `arenacast serve` to
+// come up. A cold start under -race on a busy 2-core machine takes about a
+// second; the bound only ends a hung test, and it is longer than serve's
+// own start bounds (30 s for the embedded NATS, 60 s of
+// --nats-connect-timeout), so a serve that cannot start exits with its
+// own error first and the test shows it, instead of a bare "did not start"
+// cut at the same moment serve would have said why.
+const serveStartWithin = 2 * time.Minute
+
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
 // command and the test's reads.
 type syncBuffer struct {
@@ -52,7 +61,7 @@ func TestEndToEnd(t *testing.T) {
 			"--metrics-listen", "127.0.0.1:0", "--pprof"}, &serveOut, &serveOut)
 	}()
 	var addr string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(serveStartWithin)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil {
 			addr = string(b)
@@ -252,7 +261,7 @@ func startServeCtx(t *testing.T, ctx context.Context, args ...string) (string, *
 		served <- run(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
 			"--data-dir", filepath.Join(dir, "data"), "--keys", keys}, args...), out, out)
 	}()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(serveStartWithin)
 	for {
 		if b, err := os.ReadFile(addrFile); err == nil {
 			return string(b), out, served
