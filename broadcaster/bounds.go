@@ -2,6 +2,7 @@ package broadcaster
 
 import (
 	"context"
+	"maps"
 	"sync/atomic"
 	"time"
 )
@@ -132,4 +133,16 @@ func (s *Server) sweepLoop(ctx context.Context) {
 			s.sweepIdle(s.opts.Now())
 		}
 	}
+}
+
+// shrunk returns m, or a copy of it when a sweep just deleted more entries
+// (dropped) than it still holds: a Go map keeps the size it peaked at
+// (maps.Clone too), so only a fresh map returns the memory.
+func shrunk[K comparable, V any](m map[K]V, dropped int) map[K]V {
+	if dropped <= len(m) {
+		return m
+	}
+	fresh := make(map[K]V, len(m))
+	maps.Copy(fresh, m)
+	return fresh
 }

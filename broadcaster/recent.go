@@ -1,7 +1,6 @@
 package broadcaster
 
 import (
-	"maps"
 	"sync"
 	"time"
 
@@ -180,12 +179,7 @@ func (l *recentLog) sweep(before int64, inUse func(route string) bool) int {
 		}
 		r = next
 	}
-	if n > len(l.routes) {
-		// A Go map keeps its peak size (maps.Clone too): return it.
-		m := make(map[string]*eventRing, len(l.routes))
-		maps.Copy(m, l.routes)
-		l.routes = m
-	}
+	l.routes = shrunk(l.routes, n)
 	return n
 }
 

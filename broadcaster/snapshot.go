@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -384,12 +383,7 @@ func (c *snapshotCache) sweep(before int64) int {
 		}
 		r = next
 	}
-	if n > len(c.routes) {
-		// A Go map keeps its peak size (maps.Clone too): return it.
-		m := make(map[string]*routeSnaps, len(c.routes))
-		maps.Copy(m, c.routes)
-		c.routes = m
-	}
+	c.routes = shrunk(c.routes, n)
 	return n
 }
 
