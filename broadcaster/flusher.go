@@ -3,6 +3,8 @@ package broadcaster
 import (
 	"sync"
 	"time"
+
+	"github.com/arenacast/arenacast/broadcaster/uring"
 )
 
 // flusher writes sessions on sockets (WebSockets, and SSE streams taken
@@ -42,6 +44,20 @@ type flusher struct {
 	// perSession is the measured cost of writing one session in a round
 	// (a moving average over rounds); 0 until a round was written.
 	perSession time.Duration
+
+	// ring batches a round's writes (flushring.go); nil: a system call per
+	// session. Guarded by mu, as is retired (a ring stopRing released
+	// while rounds ran, closed when they end).
+	ring    *uring.Ring
+	retired *uring.Ring
+	// Owned by the goroutine running rounds, like round: the batch being
+	// staged, its sends, the ring it goes to, the ring's failure, and a
+	// RawConn.Write callback per batch slot (made once, by startRing).
+	staged  []stagedWrite
+	ops     []uring.Op
+	cur     *uring.Ring
+	ringErr error
+	holders []func(uintptr) bool
 }
 
 // paceFactor is how many times the expected cost of a round the flusher
@@ -97,8 +113,13 @@ func (f *flusher) run() {
 			// gets a fresh netYield, this one is closed after.
 			nap := f.nap
 			f.nap = netYield{}
+			retired := f.retired
+			f.retired = nil
 			f.mu.Unlock()
 			nap.close()
+			if retired != nil {
+				retired.Close()
+			}
 			return
 		}
 		n := len(f.ready)
@@ -109,12 +130,24 @@ func (f *flusher) run() {
 		f.last = time.Now()
 		f.mu.Lock()
 		f.round, f.ready = f.ready, f.round[:0]
+		ring := f.ring
 		f.mu.Unlock()
 		now := f.last.UnixNano()
+		every := 64 // sessions between yields
+		if ring != nil {
+			every = ring.Entries()
+		}
 		for i, s := range f.round {
-			s.flushOnce(f, now)
+			if ring != nil {
+				f.stage(s, now)
+			} else {
+				s.flushOnce(f, now)
+			}
 			f.round[i] = nil
-			if i%64 == 63 {
+			if i%every == every-1 {
+				if ring != nil {
+					f.send(ring, now)
+				}
 				// Let the consumer, the readers and the network poller
 				// run: on one core a round of thousands of writes would
 				// otherwise hold the processor for a whole time slice,
@@ -123,6 +156,9 @@ func (f *flusher) run() {
 				f.nap.yield()
 				now = time.Now().UnixNano()
 			}
+		}
+		if ring != nil {
+			f.send(ring, now)
 		}
 		f.measure(time.Since(f.last), len(f.round))
 	}

@@ -128,6 +128,15 @@ type Options struct {
 	// 20 ms; negative: off.
 	WritePace time.Duration
 
+	// IOUringEntries is how many connections a flusher writes with one
+	// system call, through a Linux io_uring: a fan-out round's writes are
+	// mostly system-call cost, and batched they measured half of it
+	// (docs/benchmarks.md, eighth session). Where io_uring is missing
+	// (other systems, kernels before 5.4, io_uring_disabled), the node
+	// logs it once and writes a system call per connection. Default 128;
+	// negative: off.
+	IOUringEntries int
+
 	// RecentEvents is how many of each channel's newest events a node keeps
 	// in memory to answer resumes without a stream consumer. Default 1000;
 	// negative disables.
@@ -233,6 +242,9 @@ func (o Options) withDefaults() Options {
 		o.WritePace = wsWritePace
 	}
 	o.WritePace = max(o.WritePace, 0)
+	if o.IOUringEntries == 0 {
+		o.IOUringEntries = ringSize
+	}
 	if o.RecentEvents == 0 {
 		o.RecentEvents = 1000
 	}

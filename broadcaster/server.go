@@ -136,6 +136,8 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // Run consumes the bus and keeps connections alive until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	s.startRings()
+	defer s.stopRings()
 	last, err := s.opts.Bus.LastID(ctx)
 	if err != nil {
 		return fmt.Errorf("broadcaster: reading the stream position: %w", err)
@@ -322,6 +324,27 @@ func (s *Server) snapshotSessions() []*session {
 
 // Connections returns the number of open client connections.
 func (s *Server) Connections() int { return int(s.nconns.Load()) }
+
+// startRings gives each flusher an io_uring (Options.IOUringEntries),
+// logging once where the system has none.
+func (s *Server) startRings() {
+	if s.opts.IOUringEntries <= 0 {
+		return
+	}
+	for _, f := range s.flushers {
+		if err := f.startRing(s.opts.IOUringEntries); err != nil {
+			s.log.Info("writing a system call per connection", "reason", err)
+			return
+		}
+	}
+}
+
+// stopRings releases the flushers' rings once Run ends.
+func (s *Server) stopRings() {
+	for _, f := range s.flushers {
+		f.stopRing()
+	}
+}
 
 // Shutdown refuses new connections and closes every session with 4000
 // ("server shutdown"), spreading the closes over spread so that clients do

@@ -567,6 +567,16 @@ type nonBlockingWriter interface {
 	finishWrite(finish func() error) error
 }
 
+// ringWriter is a nonBlockingWriter whose writes a flusher can batch into
+// one io_uring submission (flusher.stage): a socket, an encoding, and the
+// pacing state a completed write updates.
+type ringWriter interface {
+	nonBlockingWriter
+	// ringTarget returns the connection and whether frames are packed
+	// (?batch=1); raw is nil when the transport has none.
+	ringTarget() (raw *rawConn, pack bool, pw *pacedWriter)
+}
+
 // flushOnce writes s's queue for the flusher f: at once if the socket
 // takes it all, else on a goroutine of s's own, which then goes on as
 // writeLoop. Sessions that still have frames queued go to f's next round.
@@ -575,16 +585,34 @@ type nonBlockingWriter interface {
 // now (unix nanos) is the flusher's clock, read once per few sessions,
 // for the latency histogram.
 func (s *session) flushOnce(f *flusher, now int64) {
-	if !s.wmu.TryLock() {
-		return // a closer holds wmu: the session is closed
-	}
-	batch := s.takeBatch()
+	batch := s.beginFlush()
 	if batch == nil {
-		s.wmu.Unlock()
 		return
 	}
 	t := s.t.(nonBlockingWriter)
 	finish, err := t.tryWrite(batch)
+	s.endFlush(f, t, batch, finish, err, now)
+}
+
+// beginFlush takes s's queue for a flusher's write, or returns nil: a
+// closer holds wmu, or nothing is queued. With a batch, the caller holds
+// wmu and ends the write with endFlush.
+func (s *session) beginFlush() []*frame {
+	if !s.wmu.TryLock() {
+		return nil // a closer holds wmu: the session is closed
+	}
+	batch := s.takeBatch()
+	if batch == nil {
+		s.wmu.Unlock()
+	}
+	return batch
+}
+
+// endFlush completes a flusher's write of batch through t: finish (non-nil:
+// the socket did not take it all) runs on a goroutine of s's own, which
+// goes on as writeLoop; err closes s; otherwise s goes to f's next round if
+// frames were queued meanwhile. It releases wmu.
+func (s *session) endFlush(f *flusher, t nonBlockingWriter, batch []*frame, finish func() error, err error, now int64) {
 	if finish != nil {
 		go func() {
 			err := t.finishWrite(finish)

@@ -52,6 +52,11 @@ func (t *sseRawTransport) tryWrite(frames []*frame) (finish func() error, err er
 	return t.tryRaw(t.raw, frames, false)
 }
 
+// ringTarget is the flusher's batched write's view of t (ringWriter).
+func (t *sseRawTransport) ringTarget() (*rawConn, bool, *pacedWriter) {
+	return t.raw, false, &t.pacedWriter
+}
+
 // stalled closes the connection when a write has been blocked since
 // before deadline (unix nanos).
 func (t *sseRawTransport) stalled(deadline int64) bool {

@@ -18,6 +18,7 @@ type Stats struct {
 	eventsBad      atomic.Uint64 // malformed events skipped
 	deliveries     atomic.Uint64 // event frames queued to sessions
 	framesWritten  atomic.Uint64
+	ringWrites     atomic.Uint64 // writes sent in a flusher's io_uring batches
 	coalesced      atomic.Uint64 // queued scoreboard updates replaced by newer ones
 	slowConsumers  atomic.Uint64
 	writeTimeouts  atomic.Uint64 // connections closed by the write watch
@@ -153,6 +154,9 @@ type Snapshot struct {
 	Connections, EventsConsumed, EventsBad, Deliveries, FramesWritten  uint64
 	Coalesced, SlowConsumers, AuthFailures, BadMessages, OriginRefused uint64
 	ResumeOK, ResumeMissed, ResumeFailed, Published, PublishRefused    uint64
+	// RingWrites counts connection writes the flushers sent in io_uring
+	// batches (Options.IOUringEntries); 0 where the ring is off or missing.
+	RingWrites uint64
 	// ResumeAborted counts resumes whose connection closed before their
 	// replay was queued (the client went away, or read too slowly).
 	ResumeAborted uint64
@@ -204,6 +208,7 @@ func (s *Server) Stats() Snapshot {
 		OriginRefused: st.originRefused.Load(), ResumeOK: st.resumeOK.Load(), ResumeMissed: st.resumeMissed.Load(),
 		ResumeFailed: st.resumeFailed.Load(), Published: st.published.Load(), PublishRefused: st.publishRefused.Load(),
 		ResumeAborted:        st.resumeAborted.Load(),
+		RingWrites:           st.ringWrites.Load(),
 		WriteTimeouts:        st.writeTimeouts.Load(),
 		PositionsSkipped:     st.positionsSkipped.Load(),
 		BoardsRefused:        st.boardsRefused.Load(),

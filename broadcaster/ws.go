@@ -151,6 +151,11 @@ func (t *wsTransport) tryWrite(frames []*frame) (finish func() error, err error)
 	return t.tryRaw(t.raw, frames, t.batch)
 }
 
+// ringTarget is the flusher's batched write's view of t (ringWriter).
+func (t *wsTransport) ringTarget() (*rawConn, bool, *pacedWriter) {
+	return t.raw, t.batch, &t.pacedWriter
+}
+
 // stalled closes the connection when a write has been running since
 // before deadline (unix nanos), and reports whether it did.
 func (t *wsTransport) stalled(deadline int64) bool {

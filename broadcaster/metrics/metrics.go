@@ -27,14 +27,14 @@ type Collector struct {
 	srv    *broadcaster.Server
 	stream Stream // may be nil
 
-	connections, connectionsOpen, subscriptions          *prometheus.Desc
-	eventsConsumed, eventsBad, deliveries, framesWritten *prometheus.Desc
-	boardsRefused, boardsUnknown, boardFolds             *prometheus.Desc
-	drops, slowConsumers, closes, authFailures, badMsgs  *prometheus.Desc
-	writeTimeouts, positionsSkipped                      *prometheus.Desc
-	originRefused, resumes, published, publishRefused    *prometheus.Desc
-	natsConnected, consumerLag, latency                  *prometheus.Desc
-	stateEvictions, stateEntries                         *prometheus.Desc
+	connections, connectionsOpen, subscriptions                      *prometheus.Desc
+	eventsConsumed, eventsBad, deliveries, framesWritten, ringWrites *prometheus.Desc
+	boardsRefused, boardsUnknown, boardFolds                         *prometheus.Desc
+	drops, slowConsumers, closes, authFailures, badMsgs              *prometheus.Desc
+	writeTimeouts, positionsSkipped                                  *prometheus.Desc
+	originRefused, resumes, published, publishRefused                *prometheus.Desc
+	natsConnected, consumerLag, latency                              *prometheus.Desc
+	stateEvictions, stateEntries                                     *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -53,6 +53,7 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 		eventsBad:        d("events_malformed_total", "Malformed events on the stream, skipped."),
 		deliveries:       d("events_delivered_total", "Event frames queued to clients."),
 		framesWritten:    d("frames_written_total", "Frames (events and replies) written to clients."),
+		ringWrites:       d("io_uring_writes_total", "Connection writes sent in the flushers' io_uring batches (0: the ring is off or missing)."),
 		drops:            d("events_dropped_total", "Event frames meant for a client and not sent, by reason.", "reason"),
 		slowConsumers:    d("slow_consumer_closes_total", "Connections closed because their queue filled."),
 		writeTimeouts:    d("write_timeout_closes_total", "WebSocket connections closed because a write stayed blocked longer than the write timeout."),
@@ -79,7 +80,7 @@ func New(srv *broadcaster.Server, stream Stream) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.connections, c.connectionsOpen, c.subscriptions, c.eventsConsumed, c.eventsBad, c.deliveries,
-		c.framesWritten, c.drops, c.slowConsumers, c.writeTimeouts, c.positionsSkipped, c.closes, c.authFailures, c.badMsgs, c.originRefused,
+		c.framesWritten, c.ringWrites, c.drops, c.slowConsumers, c.writeTimeouts, c.positionsSkipped, c.closes, c.authFailures, c.badMsgs, c.originRefused,
 		c.resumes, c.published, c.publishRefused, c.natsConnected, c.consumerLag, c.latency,
 		c.boardsRefused, c.boardsUnknown, c.boardFolds, c.stateEvictions, c.stateEntries,
 	} {
@@ -107,6 +108,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.eventsBad, st.EventsBad)
 	counter(c.deliveries, st.Deliveries)
 	counter(c.framesWritten, st.FramesWritten)
+	counter(c.ringWrites, st.RingWrites)
 	for r, n := range st.Drops {
 		counter(c.drops, n, string(r))
 	}

@@ -54,6 +54,7 @@ type Serve struct {
 	gcPercent                             int  // 0: leave the runtime's GC setting
 	revocationTTL                         time.Duration
 	writePace                             time.Duration
+	ioUringEntries                        int
 	recentEvents, recentBytes, warmEvents int
 	snapshotBytes                         int
 	channelStateMax                       int
@@ -122,6 +123,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	natsConnectTimeout := e.Duration("nats-connect-timeout", 60*time.Second, "at start, keep retrying (with backoff) to reach NATS and create the stream for this long, e.g. while a fresh cluster elects its JetStream leader")
 	replicas := e.Int("stream-replicas", 1, "replicas of the stream and buckets on a NATS cluster (1, 3 or 5)")
 	writePace := e.Duration("write-pace", 20*time.Millisecond, "shortest time between two writes to one WebSocket or SSE connection; frames arriving meanwhile share one write (negative: off)")
+	ioUringEntries := e.Int("io-uring-entries", 128, "connections written with one system call through a Linux io_uring (where there is none, a system call each; negative: off)")
 	recentEvents := e.Int("recent-events", 1000, "newest events per channel kept in memory to answer resumes (negative: off)")
 	snapshotBytes := e.Int("snapshot-bytes", 32<<20, "memory for scoreboard snapshots across contests; over it the least recently updated contests are dropped (their next snapshot is searched in the stream; negative: unbounded)")
 	recentBytes := e.Int("recent-bytes", 64<<20, "memory for those events across channels; over it the least recently updated channels are dropped (negative: unbounded)")
@@ -182,6 +184,7 @@ func (c *Serve) ParseFlags(_ context.Context, args []string) error {
 	}
 	c.revocationTTL = *revocationTTL
 	c.writePace, c.recentEvents, c.recentBytes, c.warmEvents = *writePace, *recentEvents, *recentBytes, *warmEvents
+	c.ioUringEntries = *ioUringEntries
 	c.snapshotBytes = *snapshotBytes
 	c.channelStateMax, c.channelStateIdle = *channelStateMax, *channelStateIdle
 	c.replicas = *replicas
@@ -311,7 +314,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		MessageRate: c.rate, MessageBurst: c.burst, MaxConnections: c.maxConns,
 		QueueMessages: c.queueMsgs, QueueBytes: c.queueBytes, WriteTimeout: c.writeTimeout,
 		AuthTimeout: c.authTimeout, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout,
-		WritePace: c.writePace, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
+		WritePace: c.writePace, IOUringEntries: c.ioUringEntries, RecentEvents: c.recentEvents, RecentBytes: c.recentBytes, SnapshotBytes: c.snapshotBytes, WarmEvents: c.warmEvents,
 		ChannelStateMax: c.channelStateMax, ChannelStateIdle: c.channelStateIdle,
 		SSECookie: c.sseCookie, Tickets: tickets, Revocations: revocations, SSEHeartbeat: c.sseHeartbeat, SSEMaxLifetime: c.sseLifetime,
 		ScoreboardMinInterval:   c.scoreboardInterval,
