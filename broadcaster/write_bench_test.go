@@ -91,37 +91,66 @@ func tcpPairB(b *testing.B) (server, client net.Conn) {
 // session's one frame with a non-blocking system call on a real loopback
 // TCP connection. ns/delivery includes the kernel's send and (loopback)
 // receive path; allocs/op is per event, for n deliveries.
+//
+// ring=on sends each round through the flusher's io_uring (flushring.go),
+// 128 writes per system call; ring=off writes a system call per session.
 func BenchmarkFlushDelivery(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run("subs="+strconv.Itoa(n), func(b *testing.B) {
-			srv := newBenchServer(b, 1<<20)
-			f := newFlusher(0)
-			sessions := flushSessions(b, srv, "/contest/bench", n)
-			for _, s := range sessions {
-				s.fl = f
+	for _, ring := range []bool{false, true} {
+		for _, n := range []int{100, 1000} {
+			name := "ring=off/subs=" + strconv.Itoa(n)
+			if ring {
+				name = "ring=on/subs=" + strconv.Itoa(n)
 			}
-			ev := benchEvent(true, "")
-			b.ReportAllocs()
-			id := uint64(0)
-			for b.Loop() {
-				id++
-				ev.ID = id
-				if got := srv.hub.dispatch(ev, 0, nil); got != n {
-					b.Fatalf("delivered %d, want %d", got, n)
-				}
-				for _, s := range sessions {
-					s.flushOnce(f, 1)
-					// As if still in a round, so the next dispatch does not
-					// hand the session to the flusher's own goroutine.
-					s.mu.Lock()
-					s.writing = true
-					s.mu.Unlock()
-				}
-			}
-			if w := srv.stats.framesWritten.Load(); w < uint64(b.N*n) {
-				b.Fatalf("wrote %d frames, want %d", w, b.N*n)
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
-		})
+			b.Run(name, func(b *testing.B) { benchFlushDelivery(b, n, ring) })
+		}
 	}
+}
+
+func benchFlushDelivery(b *testing.B, n int, ring bool) {
+	srv := newBenchServer(b, 1<<20)
+	f := newFlusher(0)
+	if ring {
+		if err := f.startRing(ringSize); err != nil {
+			b.Skipf("no io_uring: %v", err)
+		}
+		defer f.stopRing()
+	}
+	sessions := flushSessions(b, srv, "/contest/bench", n)
+	for _, s := range sessions {
+		s.fl = f
+	}
+	ev := benchEvent(true, "")
+	b.ReportAllocs()
+	id := uint64(0)
+	for b.Loop() {
+		id++
+		ev.ID = id
+		if got := srv.hub.dispatch(ev, 0, nil); got != n {
+			b.Fatalf("delivered %d, want %d", got, n)
+		}
+		for i, s := range sessions {
+			if ring {
+				f.stage(s, 1)
+				if len(f.staged) == ringSize || i == len(sessions)-1 {
+					f.send(f.ring, 1)
+				}
+			} else {
+				s.flushOnce(f, 1)
+			}
+		}
+		for _, s := range sessions {
+			// As if still in a round, so the next dispatch does not
+			// hand the session to the flusher's own goroutine.
+			s.mu.Lock()
+			s.writing = true
+			s.mu.Unlock()
+		}
+	}
+	if w := srv.stats.framesWritten.Load(); w < uint64(b.N*n) {
+		b.Fatalf("wrote %d frames, want %d", w, b.N*n)
+	}
+	if ring && srv.stats.ringWrites.Load() < uint64(b.N*n) {
+		b.Fatalf("the ring sent %d writes, want %d", srv.stats.ringWrites.Load(), b.N*n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 }
