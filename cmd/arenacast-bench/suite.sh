@@ -14,7 +14,7 @@ echo "== go test -bench (hot paths)"
 go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|NetWakeDuringRound|AppendSSE|DecodeEvent|EncodeEvent|AppendDelivery|Verify' \
 	-benchtime 2000x -benchmem ./protocol/ ./broadcaster/ ./auth/ | grep -E '^(Benchmark|ok|FAIL)'
 # (a pattern with '/' matches per level, so this one runs on its own)
-go test -run '^$' -bench 'FlushDelivery/subs=100$' -benchtime 2000x -benchmem ./broadcaster/ | grep -E '^(Benchmark|ok|FAIL)'
+go test -run '^$' -bench 'FlushDelivery/ring=(on|off)/subs=100$' -benchtime 2000x -benchmem ./broadcaster/ | grep -E '^(Benchmark|ok|FAIL)'
 
 data=$(mktemp -d)
 "${pin0[@]}" "$SERVER" serve --keys testdata/devkeys --data-dir "$data" --listen "127.0.0.1:$PORT" \
