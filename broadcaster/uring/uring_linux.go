@@ -10,8 +10,12 @@ import (
 
 // The kernel ABI (include/uapi/linux/io_uring.h).
 const (
-	sysSetup = 425
-	sysEnter = 426
+	sysSetup    = 425
+	sysEnter    = 426
+	sysRegister = 427
+
+	registerProbe = 8 // IORING_REGISTER_PROBE (5.6)
+	opSupported   = 1 // IO_URING_OP_SUPPORTED
 
 	setupSubmitAll   = 1 << 7 // go on submitting past a failed SQE
 	setupCoopTaskrun = 1 << 8 // no IPI to interrupt us for task work
@@ -112,6 +116,10 @@ func New(entries int) (*Ring, error) {
 		r.Close()
 		return nil, fmt.Errorf("%w: the kernel lacks IORING_FEAT_SINGLE_MMAP (older than 5.4)", ErrUnsupported)
 	}
+	if err := r.probeSend(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	size := max(p.sqOff.array+p.sqEntries*4, p.cqOff.cqes+p.cqEntries*cqeSize)
 	mem, err := syscall.Mmap(r.fd, offSQRing, int(size), syscall.PROT_READ|syscall.PROT_WRITE,
 		syscall.MAP_SHARED|syscall.MAP_POPULATE)
@@ -143,6 +151,25 @@ func New(entries int) (*Ring, error) {
 	}
 	r.entries = int(p.sqEntries)
 	return r, nil
+}
+
+// probeSend checks that the kernel has IORING_OP_SEND (5.6): on one
+// without it every send would fail, and the caller would close the
+// connections it meant to write.
+func (r *Ring) probeSend() error {
+	// struct io_uring_probe: a 16-byte header (last_op, ops_len, ...)
+	// and 8 bytes per op (op, resv, flags u16, resv2 u32).
+	const ops = 256
+	var buf [16 + ops*8]byte
+	_, _, errno := syscall.Syscall6(sysRegister, uintptr(r.fd), registerProbe, uintptr(unsafe.Pointer(&buf[0])), ops, 0, 0)
+	if errno != 0 {
+		return fmt.Errorf("%w: probing the kernel's io_uring operations: %v", ErrUnsupported, errno)
+	}
+	op := buf[16+opSend*8:]
+	if buf[0] < opSend || op[0] != opSend || (uint16(op[2])|uint16(op[3])<<8)&opSupported == 0 {
+		return fmt.Errorf("%w: the kernel lacks IORING_OP_SEND (older than 5.6)", ErrUnsupported)
+	}
+	return nil
 }
 
 // Entries is how many sends one system call submits.
