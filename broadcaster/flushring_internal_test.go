@@ -4,12 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/arenacast/arenacast/auth"
-	"github.com/arenacast/arenacast/protocol"
 )
 
 // ringSessions registers n SSE sessions (taken over from net/http, as the
@@ -24,14 +20,8 @@ func ringSessions(t *testing.T, srv *Server, route string, n int) ([]*session, [
 		server, client := tcpPair(t)
 		raw := newRawConn(t, server)
 		raw.encode = appendSSEs
-		sess, _ := srv.newSession(&sseRawTransport{raw: raw}, "127.0.0.1:1")
-		sess.writing = true // the test runs the rounds itself
-		p := &auth.Principal{User: "u" + strconv.Itoa(i)}
-		sub := &subscription{sess: sess, st: &chanState{}, client: route, route: route, kind: protocol.KindContest,
-			access: auth.AccessMember, principal: p, user: p.User, idx: [2]int{-1, -1}}
-		sess.subs = map[string]*subscription{route: sub}
-		srv.hub.add(sub)
-		out, peers = append(out, sess), append(peers, client)
+		out = append(out, addMemberSession(srv, &sseRawTransport{raw: raw}, route, i))
+		peers = append(peers, client)
 	}
 	return out, peers
 }

@@ -52,16 +52,23 @@ func flushSessions(b *testing.B, srv *Server, route string, n int) []*session {
 		if err != nil {
 			b.Fatal(err)
 		}
-		sess, _ := srv.newSession(&wsTransport{raw: &rawConn{Conn: server, sc: sc}}, "127.0.0.1:1")
-		sess.writing = true // the benchmark runs the rounds itself
-		p := &auth.Principal{User: "u" + strconv.Itoa(i)}
-		sub := &subscription{sess: sess, st: &chanState{}, client: route, route: route, kind: protocol.KindContest,
-			access: auth.AccessMember, principal: p, user: p.User, idx: [2]int{-1, -1}}
-		sess.subs = map[string]*subscription{route: sub}
-		srv.hub.add(sub)
-		out[i] = sess
+		out[i] = addMemberSession(srv, &wsTransport{raw: &rawConn{Conn: server, sc: sc}}, route, i)
 	}
 	return out
+}
+
+// addMemberSession makes a session on t for member u<i> of route's
+// contest, subscribed to route, for a test or benchmark that runs the
+// flusher's rounds itself (writing is set, so deliveries only queue).
+func addMemberSession(srv *Server, t transport, route string, i int) *session {
+	sess, _ := srv.newSession(t, "127.0.0.1:1")
+	sess.writing = true
+	p := &auth.Principal{User: "u" + strconv.Itoa(i)}
+	sub := &subscription{sess: sess, st: &chanState{}, client: route, route: route, kind: protocol.KindContest,
+		access: auth.AccessMember, principal: p, user: p.User, idx: [2]int{-1, -1}}
+	sess.subs = map[string]*subscription{route: sub}
+	srv.hub.add(sub)
+	return sess
 }
 
 // tcpPairB is tcpPair for benchmarks.
