@@ -337,6 +337,7 @@ func (s *Server) startRings() {
 			return
 		}
 	}
+	s.log.Debug("writing connections through io_uring", "flushers", len(s.flushers), "entries", s.opts.IOUringEntries)
 }
 
 // stopRings releases the flushers' rings once Run ends.
