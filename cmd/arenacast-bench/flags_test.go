@@ -53,18 +53,18 @@ func TestErrorKind(t *testing.T) {
 }
 
 func TestParseFlagsChannelsAndHTTPPublish(t *testing.T) {
-	c, err := parseFlags([]string{"--preset", "channels", "--publish-http", "http://127.0.0.1:1", "--publish-batch", "50", "--publish-linger", "2ms"}, io.Discard)
+	c, err := parseFlags([]string{"--preset", "channels", "--publish-http", "http://127.0.0.1:1", "--publish-batch", "50", "--publish-linger", "2ms", "--publish-inflight", "16"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fmt.Sprint(c.presets) != "[channels]" || c.publishHTTP != "http://127.0.0.1:1" || c.publishBatch != 50 ||
-		c.publishLinger != 2*time.Millisecond || c.ratesSet || c.channelsSet {
+		c.publishLinger != 2*time.Millisecond || c.publishInFlight != 16 || c.ratesSet || c.channelsSet {
 		t.Errorf("parsed %+v", c)
 	}
 	if c, err = parseFlags([]string{"--rates", "10", "--channels", "3"}, io.Discard); err != nil || !c.ratesSet || !c.channelsSet {
 		t.Errorf("--rates/--channels given: %+v %v", c, err)
 	}
-	for _, bad := range [][]string{{"--publish-batch", "0"}, {"--publish-linger", "-1ms"}} {
+	for _, bad := range [][]string{{"--publish-batch", "0"}, {"--publish-linger", "-1ms"}, {"--publish-inflight", "0"}} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("%v: no error", bad)
 		}

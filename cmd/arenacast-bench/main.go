@@ -81,12 +81,13 @@ type config struct {
 	boardRows   int           // boards: rows of the keyed board
 	boardRate   float64       // boards: row patches per second
 
-	publishHTTP   string        // publish in batches to this server's POST /publish instead of NATS
-	publishKey    string        // its credential (empty: a publisher token minted with --key)
-	publishBatch  int           // events per POST /publish at most
-	publishLinger time.Duration // a partial batch leaves after this
-	ratesSet      bool          // --rates was given
-	channelsSet   bool          // --channels was given
+	publishHTTP     string        // publish in batches to this server's POST /publish instead of NATS
+	publishKey      string        // its credential (empty: a publisher token minted with --key)
+	publishBatch    int           // events per POST /publish at most
+	publishLinger   time.Duration // a partial batch leaves after this
+	publishInFlight int           // most POST /publish requests at a time
+	ratesSet        bool          // --rates was given
+	channelsSet     bool          // --channels was given
 }
 
 // clientsOr is --clients, or the preset's default when it is unset.
@@ -143,6 +144,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.publishKey, "publish-key", "", "--publish-http: the server's static --publish-key (empty: a publisher token minted with --key)")
 	fs.IntVar(&c.publishBatch, "publish-batch", 500, "--publish-http: most events per request")
 	fs.DurationVar(&c.publishLinger, "publish-linger", 5*time.Millisecond, "--publish-http: a partial batch leaves after this")
+	fs.IntVar(&c.publishInFlight, "publish-inflight", 4, "--publish-http: most requests in flight; a batch waits for a free one, and that wait is in the measured latency")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -150,8 +152,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		c.ratesSet = c.ratesSet || f.Name == "rates"
 		c.channelsSet = c.channelsSet || f.Name == "channels"
 	})
-	if c.publishBatch < 1 || c.publishLinger < 0 {
-		return c, errors.New("--publish-batch must be >= 1 and --publish-linger >= 0")
+	if c.publishBatch < 1 || c.publishLinger < 0 || c.publishInFlight < 1 {
+		return c, errors.New("--publish-batch and --publish-inflight must be >= 1 and --publish-linger >= 0")
 	}
 	for p := range strings.SplitSeq(*presets, ",") {
 		switch p = strings.TrimSpace(p); p {
@@ -272,7 +274,7 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 				return nil, err
 			}
 		}
-		pub.useHTTP(cfg.publishHTTP, tok, cfg.publishBatch, cfg.publishLinger)
+		pub.useHTTP(cfg.publishHTTP, tok, cfg.publishBatch, cfg.publishLinger, cfg.publishInFlight)
 	} else if pub, err = newPublisher(cfg.natsURL, cfg.prefix); err != nil {
 		return nil, err
 	}

@@ -64,18 +64,15 @@ type sendJob struct {
 	n    int
 }
 
-// httpSenders is how many POST /publish requests may be in flight.
-const httpSenders = 4
-
 // useHTTP switches p to batched HTTP publishing to base (the server's
-// http:// address) with the publisher credential token.
-func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Duration) {
+// http:// address) with the publisher credential token. At most senders requests are in flight.
+func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Duration, senders int) {
 	p.httpURL = strings.TrimRight(base, "/") + "/publish"
 	p.token, p.batchMax, p.linger = token, max(batchMax, 1), linger
-	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: httpSenders}}
+	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
 	p.sendQ = make(chan sendJob, 64)
 	p.reqLat.Store(&histogram{})
-	for range httpSenders {
+	for range senders {
 		go p.sender()
 	}
 }

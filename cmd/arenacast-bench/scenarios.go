@@ -180,7 +180,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 	logf("fanout: connecting %d clients over %d channel(s)", n, nch)
 	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload, Publish: "nats"}
 	if cfg.publishHTTP != "" {
-		res.Publish = fmt.Sprintf("http batches of <= %d, linger %s", cfg.publishBatch, cfg.publishLinger)
+		res.Publish = fmt.Sprintf("http batches of <= %d, linger %s, %d in flight", cfg.publishBatch, cfg.publishLinger, cfg.publishInFlight)
 	}
 	res.Connect = connectAll(ctx, clients, b.dialer, b.target, cfg.conc, false)
 	defer closeAll(clients)
