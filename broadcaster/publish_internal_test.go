@@ -38,6 +38,10 @@ func TestReadBody(t *testing.T) {
 			if !bytes.Equal(got, []byte(tt.want)) {
 				t.Fatalf("read %d bytes %.40q, want %d bytes", len(got), got, len(tt.want))
 			}
+			// A declared length that was right is read without growing.
+			if tt.declared == int64(len(tt.want)) && tt.declared > 0 && cap(got) != len(got)+bytes.MinRead {
+				t.Fatalf("cap %d after reading %d declared bytes: the buffer grew", cap(got), len(got))
+			}
 		})
 	}
 }

@@ -85,7 +85,8 @@ type Event struct {
 	// validData is the Data slice (first byte and length) last found to
 	// be valid JSON, so that Encode after DecodeEvent does not check the
 	// same bytes again (a publish checked them three times, ~2% of a node
-	// at 20,000 publishes/s); Data replaced by other bytes is checked.
+	// at 20,000 publishes/s); Data replaced by another slice is checked
+	// again, bytes changed in place inside the same slice are not.
 	validData    *byte
 	validDataLen int
 }

@@ -65,7 +65,8 @@ type sendJob struct {
 }
 
 // useHTTP switches p to batched HTTP publishing to base (the server's
-// http:// address) with the publisher credential token. At most senders requests are in flight.
+// http:// address) with the publisher credential token, at most senders
+// requests in flight.
 func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Duration, senders int) {
 	p.httpURL = strings.TrimRight(base, "/") + "/publish"
 	p.token, p.batchMax, p.linger = token, max(batchMax, 1), linger
