@@ -83,7 +83,7 @@ type Event struct {
 	Parsed Channel `json:"-"`
 
 	// validData is the Data slice (first byte and length) last found to
-	// be valid JSON, so that Encode after DecodeEvent does not check the
+	// be valid JSON in UTF-8, so that Encode after DecodeEvent does not check the
 	// same bytes again (a publish checked them three times, ~2% of a node
 	// at 20,000 publishes/s); Data replaced by another slice is checked
 	// again, bytes changed in place inside the same slice are not.
@@ -92,7 +92,7 @@ type Event struct {
 }
 
 // dataChecked reports whether Data is the slice validate last found to be
-// valid JSON.
+// valid JSON in UTF-8.
 func (ev *Event) dataChecked() bool {
 	return len(ev.Data) > 0 && ev.validData == &ev.Data[0] && ev.validDataLen == len(ev.Data)
 }
@@ -141,7 +141,7 @@ func DecodeEvent(b []byte, maxSize int) (*Event, error) {
 			return nil, err
 		}
 	}
-	// The fast path checked data with json.Valid already; the general
+	// The fast path checked data (JSON and UTF-8) already; the general
 	// path's RawMessage is only delimited, so it is checked here.
 	if err := ev.validate(!ok); err != nil {
 		return nil, err
@@ -182,7 +182,7 @@ func jsonErrorText(err error) string {
 func (ev *Event) Validate() error { return ev.validate(true) }
 
 // validate is Validate; without checkJSON, data is known to be valid JSON
-// (its UTF-8 is still checked).
+// in valid UTF-8 (decodeEventFast's scan checked both).
 func (ev *Event) validate(checkJSON bool) error {
 	if !ValidType(ev.Type) {
 		return fmt.Errorf("%w: type must match [a-z][a-z0-9_]* (1-%d bytes) and not be a protocol message type", ErrBadEvent, MaxTypeLen)
@@ -199,11 +199,13 @@ func (ev *Event) validate(checkJSON bool) error {
 	}
 	if len(ev.Data) == 0 {
 		ev.Data = json.RawMessage("null")
-	} else if !utf8.Valid(ev.Data) {
-		// json.Valid does not check it, and data is delivered byte for
-		// byte in a text frame: a browser fails the whole connection.
-		return fmt.Errorf("%w: data is not valid UTF-8 (JSON text must be UTF-8; escape other bytes as \\uXXXX)", ErrBadEvent)
-	} else if checkJSON && !ev.dataChecked() && !json.Valid(ev.Data) {
+	} else if checkJSON && !ev.dataChecked() && !validJSON(ev.Data) {
+		if !utf8.Valid(ev.Data) {
+			// Data is delivered byte for byte in a text frame: a
+			// browser fails the whole connection on bytes that are
+			// not UTF-8.
+			return fmt.Errorf("%w: data is not valid UTF-8 (JSON text must be UTF-8; escape other bytes as \\uXXXX)", ErrBadEvent)
+		}
 		return fmt.Errorf("%w: data is not valid JSON", ErrBadEvent)
 	}
 	ev.validData, ev.validDataLen = &ev.Data[0], len(ev.Data)

@@ -73,8 +73,8 @@ func decodeEventFast(b []byte) (ev *Event, ok bool) {
 					return nil, false
 				}
 			case 4:
-				end, ok := valueEnd(b, i)
-				if !ok || !json.Valid(b[i:end]) {
+				end, ok := scanValue(b, i) // JSON and UTF-8
+				if !ok {
 					return nil, false
 				}
 				ev.Data = append(json.RawMessage(nil), b[i:end]...)
@@ -127,54 +127,4 @@ func plainString(b []byte, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
-}
-
-// valueEnd finds the end of the JSON value starting at b[i] by its
-// brackets and strings; json.Valid then checks it.
-func valueEnd(b []byte, i int) (int, bool) {
-	if i >= len(b) {
-		return 0, false
-	}
-	switch b[i] {
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, true
-				}
-			case '"':
-				end, ok := stringEnd(b, j)
-				if !ok {
-					return 0, false
-				}
-				j = end - 1
-			}
-		}
-		return 0, false
-	case '"':
-		return stringEnd(b, i)
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	return j, j > i
-}
-
-// stringEnd returns the index after the JSON string starting at b[i].
-func stringEnd(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, true
-		}
-	}
-	return 0, false
 }

@@ -78,6 +78,27 @@ func TestDecodeEvent(t *testing.T) {
 	if _, err := DecodeEvent([]byte(good), 20); err == nil {
 		t.Error("size limit not applied")
 	}
+	// Data that is not UTF-8, or not JSON, is refused with an error that
+	// says which (both found by the same scan).
+	for _, c := range []struct{ data, says string }{
+		{"\"\xff\"", "not valid UTF-8"},
+		{"{\"a\":\"\xed\xa0\x80\"}", "not valid UTF-8"},
+		{"\"\x01\"", "not a JSON event object"},
+		{`{"a":}`, "not a JSON event object"},
+	} {
+		in := `{"type":"run_update","channel":"/contest/a","data":` + c.data + `}`
+		if _, err := DecodeEvent([]byte(in), 0); err == nil || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("data %q: error %v, want one saying %q", c.data, err, c.says)
+		}
+		ev := &Event{Type: TypeRunUpdate, Channel: "/contest/a", Data: []byte(c.data)}
+		want := c.says
+		if want != "not valid UTF-8" {
+			want = "data is not valid JSON"
+		}
+		if err := ev.Validate(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate data %q: error %v, want one saying %q", c.data, err, want)
+		}
+	}
 }
 
 func TestAppendDelivery(t *testing.T) {
@@ -295,7 +316,7 @@ func checkFastDecode(t *testing.T, b []byte) {
 func TestDecodeEventFast(t *testing.T) {
 	for i, c := range decodeEventCases {
 		checkFastDecode(t, []byte(c))
-		want := i < 6 || i == 19 // 19: json.Valid takes invalid UTF-8, as encoding/json does
+		want := i < 6 // 19 (data not UTF-8) falls back too: the fast scan checks UTF-8
 		if _, ok := decodeEventFast([]byte(c)); ok != want {
 			t.Errorf("case %d %q: fast path %v, want %v", i, c, ok, want)
 		}
