@@ -177,11 +177,41 @@ func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items 
 	s.stats.publishRefused.Add(uint64(bad))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	json.NewEncoder(w).Encode(struct {
-		Results   []publishResult `json:"results"`
-		Published int             `json:"published"`
-		Failed    int             `json:"failed"`
-	}{results, len(evs) - failed, failed + bad})
+	w.Write(appendBatchReply(make([]byte, 0, 64+48*len(results)), results, len(evs)-failed, failed+bad))
+}
+
+// appendBatchReply appends a batch's answer,
+// {"results":[...],"published":n,"failed":m} and a newline, as
+// encoding/json would write it (reflection was a quarter of publishBatch's
+// time at 20,000 publishes/s); results' empty fields are left out.
+func appendBatchReply(b []byte, results []publishResult, published, failed int) []byte {
+	b = append(b, `{"results":[`...)
+	for i, r := range results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		sep := false
+		for _, f := range [...]struct{ key, val string }{
+			{`"id":`, r.ID}, {`"channel":`, r.Channel}, {`"error":`, string(r.Error)}, {`"message":`, r.Message},
+		} {
+			if f.val == "" {
+				continue
+			}
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = append(b, f.key...)
+			b = protocol.AppendJSONString(b, f.val)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, `],"published":`...)
+	b = strconv.AppendInt(b, int64(published), 10)
+	b = append(b, `,"failed":`...)
+	b = strconv.AppendInt(b, int64(failed), 10)
+	return append(b, "}\n"...)
 }
 
 // storeBatch puts evs on the stream in order: with one wait when the Bus

@@ -2,11 +2,14 @@ package broadcaster
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/arenacast/arenacast/protocol"
 )
 
 func TestReadBody(t *testing.T) {
@@ -41,6 +44,39 @@ func TestReadBody(t *testing.T) {
 			// A declared length that was right is read without growing.
 			if tt.declared == int64(len(tt.want)) && tt.declared > 0 && cap(got) != len(got)+bytes.MinRead {
 				t.Fatalf("cap %d after reading %d declared bytes: the buffer grew", cap(got), len(got))
+			}
+		})
+	}
+}
+
+// TestAppendBatchReply: the hand-written batch answer is byte for byte what
+// encoding/json wrote for the same results before it, for any message text.
+func TestAppendBatchReply(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		results   []publishResult
+		pub, fail int
+	}{
+		{"empty", []publishResult{}, 0, 0},
+		{"stored", []publishResult{{ID: "17", Channel: "/contest/a"}, {ID: "18", Channel: "/contest/b-2"}}, 2, 0},
+		{"mixed", []publishResult{
+			{ID: "5", Channel: "/contest/a"},
+			{Error: protocol.ErrBadRequest, Message: `bad event: channel "/x\"y" is <not> & "valid"`},
+			{Channel: "/contest/a", Error: protocol.ErrInternal, Message: "the event stream is unavailable"},
+			{Error: protocol.ErrBadRequest, Message: "tab\there, newline\n, nul\x00, é, not UTF-8 \xff, \u2028"},
+		}, 1, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want bytes.Buffer
+			if err := json.NewEncoder(&want).Encode(struct {
+				Results   []publishResult `json:"results"`
+				Published int             `json:"published"`
+				Failed    int             `json:"failed"`
+			}{tc.results, tc.pub, tc.fail}); err != nil {
+				t.Fatal(err)
+			}
+			if got := appendBatchReply(nil, tc.results, tc.pub, tc.fail); string(got) != want.String() {
+				t.Errorf("got  %s\nwant %s", got, want.String())
 			}
 		})
 	}

@@ -17,6 +17,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/arenacast/arenacast/protocol"
 )
 
 // ErrNotKeyed is returned by Parse for a scoreboard without a row_key: an
@@ -124,7 +126,7 @@ func (b *Board) Encode() []byte {
 			out = append(out, ',')
 		}
 		first = false
-		out = appendString(out, name)
+		out = protocol.AppendJSONString(out, name)
 		out = append(out, ':')
 		value()
 	}
@@ -385,7 +387,7 @@ func (b *Board) apply(data []byte, commit bool) ([]byte, error) {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = appendString(out, k)
+			out = protocol.AppendJSONString(out, k)
 			out = append(out, ':')
 			if row := changed[k]; row == nil {
 				out = append(out, "null"...)
@@ -412,7 +414,7 @@ func (b *Board) apply(data []byte, commit bool) ([]byte, error) {
 			if i > 0 {
 				out = append(out, ',')
 			}
-			out = appendString(out, m.name)
+			out = protocol.AppendJSONString(out, m.name)
 			out = append(out, ':')
 			out = append(out, m.value...)
 		}
@@ -568,7 +570,7 @@ func appendMembers(out []byte, ms []member) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, m.name)
+		out = protocol.AppendJSONString(out, m.name)
 		out = append(out, ':')
 		out = append(out, m.value...)
 	}
@@ -582,7 +584,7 @@ func encodeIndexMap(keys []member, moves map[string]int) []byte {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		out = appendString(out, m.name)
+		out = protocol.AppendJSONString(out, m.name)
 		out = append(out, ':')
 		out = strconv.AppendInt(out, int64(moves[m.name]), 10)
 	}

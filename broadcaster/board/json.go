@@ -116,19 +116,6 @@ func compactCopy(b []byte) []byte {
 	return buf.Bytes()
 }
 
-// appendString appends s as a JSON string.
-func appendString(out []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			b, _ := json.Marshal(s)
-			return append(out, b...)
-		}
-	}
-	out = append(out, '"')
-	out = append(out, s...)
-	return append(out, '"')
-}
-
 // HasRowKey reports whether data is a JSON object with a top-level row_key
 // member: a board meant to be keyed (Parse tells whether it is a valid one).
 func HasRowKey(data []byte) bool {

@@ -96,10 +96,10 @@ const (
 func encodeServed(n *Notification, token string) []byte {
 	b := make([]byte, 0, len(n.Data)+len(n.Type)+len(n.ID)+48)
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, n.Type)
+	b = protocol.AppendJSONString(b, n.Type)
 	if n.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, n.ID)
+		b = protocol.AppendJSONString(b, n.ID)
 	}
 	b = append(b, `,"data":`...)
 	if bytes.ContainsAny(n.Data, "\r\n") {
@@ -117,9 +117,4 @@ func encodeServed(n *Notification, token string) []byte {
 	b = append(b, `,"token":"`...)
 	b = append(b, token...)
 	return append(b, "\"}\n"...)
-}
-
-func appendJSONString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }
