@@ -69,23 +69,31 @@ func ParseChannel(s string) (Channel, error) {
 	if s[0] != '/' {
 		return Channel{}, fmt.Errorf("channel %.40q: %w: must start with /", s, ErrBadChannel)
 	}
-	parts := strings.Split(s[1:], "/")
-	for _, p := range parts {
+	// The first three segments, and how many there are; every segment is
+	// checked (without strings.Split's allocation: once per event).
+	var parts [3]string
+	n := 0
+	for rest, more := s[1:], true; more; n++ {
+		var p string
+		p, rest, more = strings.Cut(rest, "/")
 		if !validChars(p) {
 			return Channel{}, fmt.Errorf("channel %.40q: %w: segments are 1 or more of [A-Za-z0-9_.-]", s, ErrBadChannel)
+		}
+		if n < len(parts) {
+			parts[n] = p
 		}
 	}
 	var ch Channel
 	switch {
-	case len(parts) == 2 && parts[0] == "user":
+	case n == 2 && parts[0] == "user":
 		ch = Channel{KindUser, parts[1]}
-	case len(parts) == 2 && parts[0] == "contest":
+	case n == 2 && parts[0] == "contest":
 		ch = Channel{KindContest, parts[1]}
-	case len(parts) == 3 && parts[0] == "contest" && parts[2] == "admin":
+	case n == 3 && parts[0] == "contest" && parts[2] == "admin":
 		ch = Channel{KindContestAdmin, parts[1]}
-	case len(parts) == 2 && parts[0] == "problem":
+	case n == 2 && parts[0] == "problem":
 		ch = Channel{KindProblem, parts[1]}
-	case len(parts) == 2 && parts[0] == "scoreboard":
+	case n == 2 && parts[0] == "scoreboard":
 		// Tokens may be longer than names; the channel length bounds them.
 		return Channel{KindScoreboard, parts[1]}, nil
 	default:
