@@ -12,7 +12,8 @@ import (
 // one goroutine, with a non-blocking system call per session and round. A
 // session whose socket is full is handed to a goroutine of its own
 // (session.writeLoop) until its queue is empty. The goroutine runs while
-// sessions are ready and exits when none are, like a session's writer.
+// sessions are ready, then waits for the next one for flusherLinger and
+// exits if none came.
 //
 // Why: with a writer goroutine per session woken by a timer of its own, a
 // fan-out to thousands of connections makes thousands of goroutines
@@ -30,11 +31,17 @@ import (
 // connections, whose round takes milliseconds, waits up to pace and
 // batches (the flusher writes at most half the time, and pace bounds it).
 type flusher struct {
-	pace time.Duration // the longest wait between the starts of two rounds
+	pace   time.Duration // the longest wait between the starts of two rounds
+	linger time.Duration // how long the goroutine waits for sessions (flusherLinger)
 
-	mu      sync.Mutex // guards ready and running
+	mu      sync.Mutex // guards ready, running, parked and started
 	ready   []*session // sessions to write in the next round, each once
-	running bool       // a goroutine runs rounds
+	running bool       // a goroutine runs rounds, or was woken to
+	// parked: the goroutine waits on wake for sessions (at most linger),
+	// so add wakes it instead of starting another.
+	parked  bool
+	wake    chan struct{} // capacity 1; add's signal to the parked goroutine
+	started int           // goroutines add started (what linger saves shows in tests)
 
 	// Owned by the goroutine running rounds; mu orders one such goroutine
 	// before the next.
@@ -85,42 +92,94 @@ func (f *flusher) measure(took time.Duration, n int) {
 	f.perSession += (per - f.perSession) / 4
 }
 
+// flusherLinger is how long a flusher's goroutine waits for sessions
+// after its last round before it exits. Starting one per run of rounds
+// cost, at 2,000 publishes/s over 500 channels (thousands of short runs a
+// second), a goroutine, its netYield pipe and three copies of its stack as
+// hold's nesting grew it (4% of the node, issue 18); a goroutine waiting
+// costs nothing but its stack.
+const flusherLinger = time.Second
+
 func newFlusher(pace time.Duration) *flusher {
-	return &flusher{pace: pace}
+	return &flusher{pace: pace, linger: flusherLinger, wake: make(chan struct{}, 1)}
 }
 
-// add queues s for the next round, starting the goroutine if none runs.
-// The caller set s.writing, so s is added at most once until the flusher
-// (or a writer it handed s to) clears it.
+// add queues s for the next round, waking or starting the goroutine if
+// none runs. The caller set s.writing, so s is added at most once until the
+// flusher (or a writer it handed s to) clears it.
 func (f *flusher) add(s *session) {
 	f.mu.Lock()
 	f.ready = append(f.ready, s)
-	start := !f.running
-	f.running = true
+	start := false
+	if !f.running {
+		f.running = true
+		if f.parked {
+			// Under mu, so the goroutine finds the signal when it
+			// sees parked cleared (park); wake is empty then.
+			f.parked = false
+			f.wake <- struct{}{}
+		} else {
+			start = true
+			f.started++
+		}
+	}
 	f.mu.Unlock()
 	if start {
 		go f.run()
 	}
 }
 
-// run writes rounds until no session is ready.
+// park waits, with no session ready and mu held, for add to wake it
+// (true) or for f.linger to pass (false: the goroutine exits); it returns
+// with mu released. idle is its timer, made at the first park.
+func (f *flusher) park(idle **time.Timer) bool {
+	f.running, f.parked = false, true
+	// No round runs while parked: a ring stopRing retired meanwhile
+	// can close now.
+	retired := f.retired
+	f.retired = nil
+	f.mu.Unlock()
+	if retired != nil {
+		retired.Close()
+	}
+	if *idle == nil {
+		*idle = time.NewTimer(f.linger)
+	} else {
+		(*idle).Reset(f.linger)
+	}
+	select {
+	case <-f.wake:
+		(*idle).Stop()
+		return true
+	case <-(*idle).C:
+	}
+	f.mu.Lock()
+	if !f.parked {
+		// add woke it as the timer fired; its signal is in wake.
+		f.mu.Unlock()
+		<-f.wake
+		return true
+	}
+	// Exit. The next goroutine may start as soon as mu is released: it
+	// gets a fresh netYield, this one is closed after.
+	f.parked = false
+	nap := f.nap
+	f.nap = netYield{}
+	f.mu.Unlock()
+	nap.close()
+	return false
+}
+
+// run writes rounds while sessions are ready, parking between them.
 func (f *flusher) run() {
+	var idle *time.Timer
 	for {
 		f.mu.Lock()
 		if len(f.ready) == 0 {
-			f.running = false
-			// The next run may start as soon as mu is released: it
-			// gets a fresh netYield, this one is closed after.
-			nap := f.nap
-			f.nap = netYield{}
-			retired := f.retired
-			f.retired = nil
-			f.mu.Unlock()
-			nap.close()
-			if retired != nil {
-				retired.Close()
+			if !f.park(&idle) {
+				return
 			}
-			return
+			continue
 		}
 		n := len(f.ready)
 		f.mu.Unlock()

@@ -68,7 +68,7 @@ func (f *flusher) startRing(entries int) error {
 }
 
 // stopRing releases f's ring: at once when no round runs, else when the
-// running rounds end (run). Rounds after it write without a ring.
+// running rounds end (park). Rounds after it write without a ring.
 func (f *flusher) stopRing() {
 	f.mu.Lock()
 	r := f.ring

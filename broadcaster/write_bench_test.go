@@ -3,6 +3,7 @@ package broadcaster
 import (
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -158,6 +159,50 @@ func benchFlushDelivery(b *testing.B, n int, ring bool) {
 	}
 	if ring && srv.stats.ringWrites.Load() < uint64(b.N*n) {
 		b.Fatalf("the ring sent %d writes, want %d", srv.stats.ringWrites.Load(), b.N*n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
+}
+
+// BenchmarkFlusherRun is a round as a node runs it: one event dispatched to
+// all but one of a ring's sessions (127: a full batch would end in a yield,
+// which waits for the network poller while this benchmark spins), which
+// start the flusher's goroutine (flusher.run), which writes them through
+// the ring and exits. What a run costs beyond the writes (starting the
+// goroutine, growing its stack for hold's nesting) shows against
+// BenchmarkFlushDelivery's ring=on.
+func BenchmarkFlusherRun(b *testing.B) {
+	srv := newBenchServer(b, 1<<20)
+	f := newFlusher(0)
+	if err := f.startRing(ringSize); err != nil {
+		b.Skipf("no io_uring: %v", err)
+	}
+	defer f.stopRing()
+	n := ringSize - 1
+	for _, s := range flushSessions(b, srv, "/contest/bench", n) {
+		s.mu.Lock()
+		s.fl, s.writing = f, false // a delivery hands s to f's goroutine
+		s.mu.Unlock()
+	}
+	ev := benchEvent(true, "")
+	idle := func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return !f.running
+	}
+	b.ReportAllocs()
+	id := uint64(0)
+	for b.Loop() {
+		id++
+		ev.ID = id
+		if got := srv.hub.dispatch(ev, 0, nil); got != n {
+			b.Fatalf("delivered %d, want %d", got, n)
+		}
+		for !idle() {
+			runtime.Gosched()
+		}
+	}
+	if w := srv.stats.ringWrites.Load(); w < uint64(b.N*n) {
+		b.Fatalf("the ring sent %d writes, want %d", w, b.N*n)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/delivery")
 }
