@@ -306,7 +306,7 @@ func (s *Server) publisherAllowed(r *http.Request) bool {
 	if s.opts.PublishKey != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(s.opts.PublishKey)) == 1 {
 		return true
 	}
-	p, err := s.opts.Verifier.Verify(tok)
+	p, err := s.opts.Verifier.VerifyPublisher(tok)
 	return err == nil && p.Publish
 }
 
