@@ -35,7 +35,7 @@ func TestVerifyPublisher(t *testing.T) {
 		name   string
 		at     time.Duration // the clock, from t0
 		token  string
-		want   Reason        // "" accepted
+		want   Reason // "" accepted
 		cached func(*Principal) bool
 	}{
 		{"first use verifies", 0, long, "", func(p *Principal) bool { first = p; return true }},

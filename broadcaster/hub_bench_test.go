@@ -51,6 +51,15 @@ func newBenchServer(tb testing.TB, queue int) *Server {
 	return srv
 }
 
+// dispatchNext dispatches ev with the next id and fails unless it reached
+// want sessions.
+func dispatchNext(b *testing.B, srv *Server, ev *protocol.Event, want int) {
+	ev.ID++
+	if got := srv.hub.dispatch(ev, 0, nil); got != want {
+		b.Fatalf("delivered %d, want %d", got, want)
+	}
+}
+
 // addSubs registers n sessions on route with access; members are users
 // u0..u<n-1>. With quiet, the sessions look as if a writer already ran, so
 // deliveries only queue (the caller drains them).
@@ -96,14 +105,9 @@ func BenchmarkHubDispatch(b *testing.B) {
 			sessions := addSubs(srv, "/contest/bench", n, auth.AccessMember, true)
 			ev := benchEvent(true, "")
 			b.ReportAllocs()
-			id := uint64(0)
 			for b.Loop() {
-				id++
-				ev.ID = id
-				if got := srv.hub.dispatch(ev, 0, nil); got != n {
-					b.Fatalf("delivered %d, want %d", got, n)
-				}
-				if id%64 == 0 {
+				dispatchNext(b, srv, ev, n)
+				if ev.ID%64 == 0 {
 					drainQueues(sessions)
 				}
 			}
@@ -121,14 +125,9 @@ func BenchmarkHubDispatchPrivate(b *testing.B) {
 	admins := addSubs(srv, "/contest/bench", 20, auth.AccessAll, true)
 	ev := benchEvent(false, "u4242")
 	b.ReportAllocs()
-	id := uint64(0)
 	for b.Loop() {
-		id++
-		ev.ID = id
-		if got := srv.hub.dispatch(ev, 0, nil); got != 21 {
-			b.Fatalf("delivered %d, want 21", got)
-		}
-		if id%64 == 0 {
+		dispatchNext(b, srv, ev, 21)
+		if ev.ID%64 == 0 {
 			drainQueues(members[4242:4243])
 			drainQueues(admins)
 		}

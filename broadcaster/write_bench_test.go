@@ -129,13 +129,8 @@ func benchFlushDelivery(b *testing.B, n int, ring bool) {
 	}
 	ev := benchEvent(true, "")
 	b.ReportAllocs()
-	id := uint64(0)
 	for b.Loop() {
-		id++
-		ev.ID = id
-		if got := srv.hub.dispatch(ev, 0, nil); got != n {
-			b.Fatalf("delivered %d, want %d", got, n)
-		}
+		dispatchNext(b, srv, ev, n)
 		for i, s := range sessions {
 			if ring {
 				f.stage(s, 1)
@@ -190,13 +185,8 @@ func BenchmarkFlusherRun(b *testing.B) {
 		return !f.running
 	}
 	b.ReportAllocs()
-	id := uint64(0)
 	for b.Loop() {
-		id++
-		ev.ID = id
-		if got := srv.hub.dispatch(ev, 0, nil); got != n {
-			b.Fatalf("delivered %d, want %d", got, n)
-		}
+		dispatchNext(b, srv, ev, n)
 		for !idle() {
 			runtime.Gosched()
 		}
