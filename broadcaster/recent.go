@@ -40,7 +40,7 @@ type recentLog struct {
 	// lru lists the rings from least to most recently added to; size is
 	// the eventCost of everything held; dropped is the newest id of any
 	// ring dropped to stay within the budget.
-	lru     ringList
+	lru     lruList[eventRing, *eventRing]
 	size    int
 	dropped uint64
 }
@@ -54,7 +54,7 @@ type eventRing struct {
 	newest  uint64            // id of the newest event
 	at      int64             // when the newest event was added (unix nanos; 0 without a clock)
 
-	prev, next *eventRing // lru links
+	lruLinks[eventRing] // in recentLog.lru
 }
 
 // eventCost approximates the memory an event in the log holds: its data,
@@ -67,32 +67,8 @@ func newRecentLog(perRoute, budget int) *recentLog {
 	return &recentLog{perRoute: perRoute, budget: budget, routes: make(map[string]*eventRing)}
 }
 
-// ringList is an intrusive doubly linked list of rings.
-type ringList struct{ front, back *eventRing }
-
-func (l *ringList) remove(r *eventRing) {
-	if r.prev != nil {
-		r.prev.next = r.next
-	} else {
-		l.front = r.next
-	}
-	if r.next != nil {
-		r.next.prev = r.prev
-	} else {
-		l.back = r.prev
-	}
-	r.prev, r.next = nil, nil
-}
-
-func (l *ringList) pushBack(r *eventRing) {
-	r.prev, r.next = l.back, nil
-	if l.back != nil {
-		l.back.next = r
-	} else {
-		l.front = r
-	}
-	l.back = r
-}
+// lru gives recentLog.lru the ring's links.
+func (r *eventRing) lru() *lruLinks[eventRing] { return &r.lruLinks }
 
 // start sets the position from which the log is complete.
 func (l *recentLog) start(from uint64) {

@@ -53,7 +53,7 @@ type snapshotCache struct {
 
 	mu       sync.Mutex // guards the fields below
 	routes   map[string]*routeSnaps
-	lru      snapList // routes, least recently updated first
+	lru      lruList[routeSnaps, *routeSnaps] // routes, least recently updated first
 	size     int
 	floor    uint64                 // newest id of the channels forgotten whole (gone of those without an entry)
 	inflight map[string]*snapSearch // the channel's search in progress
@@ -81,9 +81,9 @@ type routeSnaps struct {
 	// gone is the newest id whose views the cache dropped (or may have
 	// never seen, for an entry made after others were forgotten: floor);
 	// searched, the position a stream search covered since.
-	gone, searched uint64
-	at             int64 // when the entry was last updated (unix nanos; 0 without a clock)
-	prev, next     *routeSnaps
+	gone, searched       uint64
+	at                   int64 // when the entry was last updated (unix nanos; 0 without a clock)
+	lruLinks[routeSnaps]       // in snapshotCache.lru
 }
 
 // viewState is one view: an opaque scoreboard (ev) or a keyed board (kv).
@@ -600,29 +600,5 @@ func (s *Server) searchBoards(ctx context.Context, route string, routeCh protoco
 	return 0, errors.New("scoreboard search: the stream kept moving past the search")
 }
 
-// snapList is an intrusive doubly linked list of channels' views.
-type snapList struct{ front, back *routeSnaps }
-
-func (l *snapList) remove(r *routeSnaps) {
-	if r.prev != nil {
-		r.prev.next = r.next
-	} else {
-		l.front = r.next
-	}
-	if r.next != nil {
-		r.next.prev = r.prev
-	} else {
-		l.back = r.prev
-	}
-	r.prev, r.next = nil, nil
-}
-
-func (l *snapList) pushBack(r *routeSnaps) {
-	r.prev, r.next = l.back, nil
-	if l.back != nil {
-		l.back.next = r
-	} else {
-		l.front = r
-	}
-	l.back = r
-}
+// lru gives snapshotCache.lru the entry's links.
+func (r *routeSnaps) lru() *lruLinks[routeSnaps] { return &r.lruLinks }
