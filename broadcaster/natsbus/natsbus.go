@@ -118,6 +118,7 @@ type Bus struct {
 	cfg      Config // static
 	embedded *server.Server
 	nc       *nats.Conn
+	acks     *acker // PublishBatch's answers
 	js       jetstream.JetStream
 	stream   jetstream.Stream
 }
@@ -182,6 +183,10 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		cfg.Logger.Warn("NATS unreachable; retrying", "err", err)
 	}
 	b.nc = nc
+	if b.acks, err = newAcker(nc, cfg.Stream); err != nil {
+		b.Close()
+		return nil, err
+	}
 	if b.js, err = jetstream.New(nc); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("natsbus: jetstream: %w", err)
@@ -395,55 +400,53 @@ var _ broadcaster.BatchPublisher = (*Bus)(nil)
 // PublishBatch stores evs in order with asynchronous JetStream publishes,
 // at most publishWindow unacknowledged at a time, and returns each event's
 // stream sequence or its error. The publishes leave on one connection in
-// order, so the ids increase along the batch.
+// order, so the ids increase along the batch (but for an event sent again
+// after "no responders", a stream briefly without a leader: it may land
+// after the events that followed it, as with nats.go's own publishes).
+// An event not sent when ctx ends fails with broadcaster.ErrNotPublished;
+// one sent but not answered by then fails with ctx's error (it may be
+// stored). The answers come through b.acks.
 func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64, []error) {
-	ids := make([]uint64, len(evs))
-	errs := make([]error, len(evs))
-	futs := make([]jetstream.PubAckFuture, len(evs))
-	wait := func(i int) {
-		f := futs[i]
-		if f == nil {
-			return
-		}
-		select {
-		case ack := <-f.Ok():
-			ids[i] = ack.Sequence
-		case err := <-f.Err():
-			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", f.Msg().Subject, err)
-		case <-ctx.Done():
-			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", f.Msg().Subject, ctx.Err())
-		}
+	n := len(evs)
+	w := &batchWait{
+		subjects: make([]string, n),
+		data:     make([][]byte, n),
+		ids:      make([]uint64, n),
+		errs:     make([]error, n),
+		answered: make([]bool, n),
+		retries:  make([]uint8, n),
+		signal:   make(chan struct{}, 1),
 	}
-	waited := 0
+	a := b.acks
+	num := a.register(w)
 	for i, ev := range evs {
-		for i-waited >= publishWindow {
-			wait(waited)
-			waited++
-		}
-		if err := ctx.Err(); err != nil {
+		if !a.wait(ctx, w, publishWindow-1) || ctx.Err() != nil {
 			// Past the deadline: what was not sent is not sent, so its
 			// error means "not stored" and a retry cannot repeat it.
-			errs[i] = fmt.Errorf("natsbus: %w: %w", broadcaster.ErrNotPublished, err)
+			w.errs[i] = fmt.Errorf("natsbus: %w: %w", broadcaster.ErrNotPublished, ctx.Err())
 			continue
 		}
 		subj, err := b.Subject(ev.Parsed)
 		if err != nil {
-			errs[i] = err
+			w.errs[i] = err
 			continue
 		}
 		data, err := ev.Encode()
 		if err != nil {
-			errs[i] = fmt.Errorf("natsbus: encoding event: %w", err)
+			w.errs[i] = fmt.Errorf("natsbus: encoding event: %w", err)
 			continue
 		}
-		if futs[i], err = b.js.PublishAsync(subj, data); err != nil {
-			errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", subj, err)
+		a.publish(num, w, i, subj, data)
+	}
+	a.wait(ctx, w, 0)
+	a.unregister(num)
+	// Unregistered: no answer writes to w any more.
+	for i := range evs {
+		if w.subjects[i] != "" && !w.answered[i] {
+			w.errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", w.subjects[i], ctx.Err())
 		}
 	}
-	for ; waited < len(evs); waited++ {
-		wait(waited)
-	}
-	return ids, errs
+	return w.ids, w.errs
 }
 
 // PublishMsgID stores ev with the JetStream message id msgID, so that the

@@ -15,6 +15,7 @@ go test -run '^$' -bench 'HubDispatch|HubDeliverWriters|NetWakeDuringRound|Appen
 	-benchtime 2000x -benchmem ./protocol/ ./broadcaster/ ./auth/ | grep -E '^(Benchmark|ok|FAIL)'
 # (a pattern with '/' matches per level, so this one runs on its own)
 go test -run '^$' -bench 'FlushDelivery/ring=(on|off)/subs=100$' -benchtime 2000x -benchmem ./broadcaster/ | grep -E '^(Benchmark|ok|FAIL)'
+go test -run '^$' -bench 'PublishBatch' -benchtime 1000x -benchmem ./broadcaster/natsbus/ | grep -E '^(Benchmark|ok|FAIL)'
 
 data=$(mktemp -d)
 "${pin0[@]}" "$SERVER" serve --keys testdata/devkeys --data-dir "$data" --listen "127.0.0.1:$PORT" \
