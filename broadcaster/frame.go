@@ -39,7 +39,7 @@ type foldCache struct {
 }
 
 func newEventFrame(ev *protocol.Event, channel string) *frame {
-	b := protocol.AppendDelivery(make([]byte, 0, 96+len(ev.Data)), ev, channel)
+	b := protocol.AppendDelivery(make([]byte, 0, protocol.DeliveryLen(ev, channel)), ev, channel)
 	f := &frame{
 		data:      b,
 		seq:       ev.ID,

@@ -57,10 +57,12 @@ type eventRing struct {
 	lruLinks[eventRing] // in recentLog.lru
 }
 
-// eventCost approximates the memory an event in the log holds: its data,
-// channel and type, plus the Event and ring slot.
+// eventCost approximates the memory an event in the log holds: the stored
+// message its data is a slice of (protocol.DecodeEventKeep: data, channel,
+// type, user and the object around them), the channel's own copy, and the
+// Event and its ring slot.
 func eventCost(ev *protocol.Event) int {
-	return len(ev.Data) + len(ev.Channel) + len(ev.Type) + len(ev.User) + 160
+	return len(ev.Data) + 2*len(ev.Channel) + len(ev.Type) + len(ev.User) + 256
 }
 
 func newRecentLog(perRoute, budget int) *recentLog {

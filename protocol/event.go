@@ -128,13 +128,27 @@ func ValidType(t string) bool {
 // input (0 means DefaultMaxEventSize). The error says what is wrong without
 // quoting the payload, so it is safe to log.
 func DecodeEvent(b []byte, maxSize int) (*Event, error) {
+	return decodeEvent(b, maxSize, false)
+}
+
+// DecodeEventKeep is DecodeEvent for a buffer the caller hands over: the
+// event's Data may be a slice of b (its capacity cut at its end), so b must
+// not be changed or reused afterwards. Why: a node decodes every event it
+// consumes from a message buffer made for that message alone, and copying
+// its data once more was 5% of the node's allocation at 20,000 events/s
+// (issue 18).
+func DecodeEventKeep(b []byte, maxSize int) (*Event, error) {
+	return decodeEvent(b, maxSize, true)
+}
+
+func decodeEvent(b []byte, maxSize int, keep bool) (*Event, error) {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxEventSize
 	}
 	if len(b) > maxSize {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d-byte limit", ErrBadEvent, len(b), maxSize)
 	}
-	ev, ok := decodeEventFast(b)
+	ev, ok := decodeEventFast(b, keep)
 	if !ok {
 		var err error
 		if ev, err = decodeEventJSON(b); err != nil {
@@ -293,6 +307,32 @@ func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
 	dst = append(dst, ev.Data...)
 	dst = append(dst, '}')
 	return dst
+}
+
+// DeliveryLen is at least the length AppendSnapshot (and so AppendDelivery)
+// appends for ev on channel: a buffer made with this capacity is never
+// grown. Why: a delivery's buffer sized by a guess was grown, and the
+// first one thrown away, for every event whose channel name was long (9%
+// of a node's allocation at 20,000 publishes/s, issue 18).
+func DeliveryLen(ev *Event, channel string) int {
+	const (
+		fixed  = len(`{"type":"","channel":"","id":"","timestamp":,"data":}`) + len(`,"snapshot":true`)
+		digits = 20 // the longest uint64 or int64
+	)
+	n := fixed + len(ev.Type) + len(channel) + 2*digits + len(ev.Data)
+	if ev.View != "" {
+		n += len(`,"view":""`) + len(ev.View)
+	}
+	if ev.Base != 0 {
+		n += len(`,"base":""`) + digits
+	}
+	if ev.JitterMS > 0 {
+		n += len(`,"jitter_ms":`) + digits
+	}
+	if ev.StampStored && ev.StoredAt > 0 {
+		n += len(`,"stored_us":`) + digits
+	}
+	return n
 }
 
 // AppendSnapshot appends what AppendDelivery does, marked as a snapshot:

@@ -10,7 +10,7 @@ import "encoding/json"
 // node off the stream. ok is false for anything else, valid or not, which
 // then takes decodeEventJSON, so errors and the result for every input are
 // encoding/json's (FuzzDecodeEvent compares the two).
-func decodeEventFast(b []byte) (ev *Event, ok bool) {
+func decodeEventFast(b []byte, keep bool) (ev *Event, ok bool) {
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, false
@@ -77,7 +77,11 @@ func decodeEventFast(b []byte) (ev *Event, ok bool) {
 				if !ok {
 					return nil, false
 				}
-				ev.Data = append(json.RawMessage(nil), b[i:end]...)
+				if keep {
+					ev.Data = json.RawMessage(b[i:end:end])
+				} else {
+					ev.Data = append(json.RawMessage(nil), b[i:end]...)
+				}
 				i = end
 			}
 			i = skipWS(b, i)

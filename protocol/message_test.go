@@ -297,9 +297,12 @@ var decodeEventCases = []string{
 // it too, with the same event.
 func checkFastDecode(t *testing.T, b []byte) {
 	t.Helper()
-	fast, ok := decodeEventFast(b)
+	fast, ok := decodeEventFast(b, false)
 	if !ok {
 		return
+	}
+	if kept, ok := decodeEventFast(b, true); !ok || string(kept.Data) != string(fast.Data) || kept.Channel != fast.Channel {
+		t.Fatalf("%q: keeping the buffer, the fast path decoded %+v (ok %v), copying %+v", b, kept, ok, fast)
 	}
 	slow, err := decodeEventJSON(b)
 	if err != nil {
@@ -317,11 +320,11 @@ func TestDecodeEventFast(t *testing.T) {
 	for i, c := range decodeEventCases {
 		checkFastDecode(t, []byte(c))
 		want := i < 6 // 19 (data not UTF-8) falls back too: the fast scan checks UTF-8
-		if _, ok := decodeEventFast([]byte(c)); ok != want {
+		if _, ok := decodeEventFast([]byte(c), false); ok != want {
 			t.Errorf("case %d %q: fast path %v, want %v", i, c, ok, want)
 		}
 	}
-	if _, ok := decodeEventFast(benchEventJSON); !ok {
+	if _, ok := decodeEventFast(benchEventJSON, false); !ok {
 		t.Error("the benchmark's event does not take the fast path")
 	}
 }
@@ -353,5 +356,68 @@ func TestEncodeChecksReplacedData(t *testing.T) {
 				t.Fatalf("Encode: err = %v, want ok %v", err, tc.ok)
 			}
 		})
+	}
+}
+
+// TestDeliveryLen: a buffer of DeliveryLen bytes holds the delivery and the
+// snapshot form of events with every optional member, at the longest
+// numbers, without growing.
+func TestDeliveryLen(t *testing.T) {
+	const maxU, maxI = ^uint64(0), int64(-1 << 63)
+	long := "/contest/" + strings.Repeat("c", 120)
+	tests := []struct {
+		name    string
+		ev      Event
+		channel string
+	}{
+		{"plain", Event{Type: TypeRunUpdate, Channel: "/contest/a", Data: json.RawMessage(`{}`), ID: 1, Timestamp: 1}, "/contest/a"},
+		{"longest numbers", Event{Type: TypeRunUpdate, Data: json.RawMessage(`{"v":"AC"}`), ID: maxU, Timestamp: maxI}, long},
+		{"every member", Event{Type: TypeScoreboardPatch, Data: json.RawMessage(`[1,2,3]`), ID: maxU, Timestamp: maxI,
+			View: "user:" + strings.Repeat("u", 32), Base: maxU, JitterMS: 1<<63 - 1, StampStored: true, StoredAt: 1<<63 - 1}, long},
+		{"empty data", Event{Type: "x"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := DeliveryLen(&tt.ev, tt.channel)
+			for name, b := range map[string][]byte{
+				"delivery": AppendDelivery(make([]byte, 0, n), &tt.ev, tt.channel),
+				"snapshot": AppendSnapshot(make([]byte, 0, n), &tt.ev, tt.channel),
+			} {
+				if len(b) > n || cap(b) != n {
+					t.Errorf("%s: %d bytes in a buffer of %d grown to %d", name, len(b), n, cap(b))
+				}
+			}
+		})
+	}
+}
+
+// TestDecodeEventKeep: DecodeEventKeep's data is a slice of the buffer,
+// capped at its end so an append cannot overwrite what follows; DecodeEvent's
+// is a copy the buffer's later changes do not reach.
+func TestDecodeEventKeep(t *testing.T) {
+	const in = `{"type":"run_update","channel":"/contest/a","data":{"v":"AC"}}`
+	for _, keep := range []bool{false, true} {
+		b := []byte(in)
+		decode := DecodeEvent
+		if keep {
+			decode = DecodeEventKeep
+		}
+		ev, err := decode(b, 0)
+		if err != nil {
+			t.Fatalf("keep %v: %v", keep, err)
+		}
+		if string(ev.Data) != `{"v":"AC"}` || cap(ev.Data) != len(ev.Data) && keep {
+			t.Fatalf("keep %v: data %q, len %d cap %d", keep, ev.Data, len(ev.Data), cap(ev.Data))
+		}
+		_ = append(ev.Data, 'x')
+		if string(b) != in {
+			t.Fatalf("keep %v: appending to data changed the buffer to %q", keep, b)
+		}
+		at := strings.Index(in, `{"v"`)
+		b[at+6] = 'W'
+		shared := string(ev.Data) != `{"v":"AC"}`
+		if shared != keep {
+			t.Errorf("keep %v: data shares the buffer: %v", keep, shared)
+		}
 	}
 }

@@ -483,7 +483,9 @@ func (b *Bus) LastID(ctx context.Context) (uint64, error) {
 // decode turns a stored message into an event, checking that the subject
 // and the event's channel agree.
 func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*protocol.Event, error) {
-	ev, err := protocol.DecodeEvent(data, b.cfg.MaxEventSize)
+	// data is the message's own buffer (nats.go copies every payload
+	// out of its read buffer), so the event may keep it.
+	ev, err := protocol.DecodeEventKeep(data, b.cfg.MaxEventSize)
 	if err != nil {
 		return nil, err
 	}
