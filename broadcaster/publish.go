@@ -82,8 +82,10 @@ func readBody(rd io.Reader, declared int64, limit int) ([]byte, error) {
 
 // decodePublished turns one event a publisher sent (alone or in a batch)
 // into a validated event: the one check every published event passes.
+// raw is part of the request's body, a buffer of its own (readBody) that
+// nothing changes or reuses, so the event may keep it.
 func (s *Server) decodePublished(raw []byte) (*protocol.Event, error) {
-	ev, err := protocol.DecodeEvent(raw, s.opts.MaxEventSize)
+	ev, err := protocol.DecodeEventKeep(raw, s.opts.MaxEventSize)
 	if err == nil && protocol.BoardType(ev.Type) {
 		err = s.snaps.check(ev) // a patch that does not fit the board this node holds
 	}
