@@ -234,7 +234,14 @@ func (ev *Event) Encode() ([]byte, error) {
 	if err := ev.Validate(); err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 96+len(ev.Data))
+	n := len(`{"type":"","channel":"","data":}`) + len(ev.Type) + len(ev.Channel) + len(ev.Data)
+	if ev.User != "" {
+		n += len(`,"user":""`) + len(ev.User)
+	}
+	if ev.Public {
+		n += len(`,"public":true`)
+	}
+	b := make([]byte, 0, n) // exactly: a publish allocates it once
 	b = append(b, `{"type":"`...)
 	b = append(b, ev.Type...)
 	b = append(b, `","channel":"`...)
@@ -274,7 +281,7 @@ func ParseID(s string) (uint64, error) {
 // with view, base and jitter_ms after timestamp when set (scoreboards).
 //
 // Type and channel are validated to need no escaping; data is copied byte
-// for byte.
+// for byte. A member added here is counted in DeliveryLen too.
 func AppendDelivery(dst []byte, ev *Event, channel string) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, ev.Type...)

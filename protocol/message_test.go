@@ -248,22 +248,33 @@ func FuzzDelivery(f *testing.F) {
 	})
 }
 
+// TestEventEncodeKeepsData: Encode gives back what DecodeEvent read, data
+// byte for byte, in a buffer of exactly its size (also for long names).
 func TestEventEncodeKeepsData(t *testing.T) {
-	in := "{\"type\":\"run_update\",\"channel\":\"/contest/a\",\"user\":\"u\",\"public\":true,\"data\":{ \"a\" : [1, 2],\n \"b\":\"\\u00e9\" }}"
-	ev, err := DecodeEvent([]byte(in), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := ev.Encode()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(out) != in {
-		t.Fatalf("re-encoded\n%s\nwant\n%s", out, in)
-	}
-	back, err := DecodeEvent(out, 0)
-	if err != nil || string(back.Data) != string(ev.Data) || back.User != "u" || !back.Public {
-		t.Fatalf("round trip: %+v, %v", back, err)
+	long := strings.Repeat("c", 64) // the longest name
+	for _, in := range []string{
+		"{\"type\":\"run_update\",\"channel\":\"/contest/a\",\"user\":\"u\",\"public\":true,\"data\":{ \"a\" : [1, 2],\n \"b\":\"\\u00e9\" }}",
+		`{"type":"run_update","channel":"/contest/` + long + `","user":"` + long[:32] + `","data":[1]}`,
+		`{"type":"clarification","channel":"/problem/` + long + `","public":true,"data":{}}`,
+	} {
+		ev, err := DecodeEvent([]byte(in), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := ev.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != in {
+			t.Fatalf("re-encoded\n%s\nwant\n%s", out, in)
+		}
+		if cap(out) != len(out) {
+			t.Errorf("%.60s...: %d bytes in a buffer of %d", in, len(out), cap(out))
+		}
+		back, err := DecodeEvent(out, 0)
+		if err != nil || string(back.Data) != string(ev.Data) || back.User != ev.User || back.Public != ev.Public {
+			t.Fatalf("round trip: %+v, %v", back, err)
+		}
 	}
 }
 
