@@ -145,6 +145,7 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 	for _, sub := range subs {
 		s.hub.add(sub)
 	}
+	sess.closeIfRevoked(p)
 	if sess.isClosed() {
 		for _, sub := range subs {
 			s.hub.remove(sub)

@@ -129,6 +129,9 @@ func (s *session) authenticate(id, token string) {
 		}
 	}
 	s.mu.Unlock()
+	if s.closeIfRevoked(p) {
+		return
+	}
 
 	// Replies are queued before anything else for the refreshed grants.
 	s.send(protocol.Reply{Type: protocol.MsgAuthSuccess, ID: id, User: p.User, Expires: p.Expires.Unix()})

@@ -169,10 +169,7 @@ func (s *Server) ApplyRevocation(r Revocation) {
 			continue
 		}
 		if r.Kind == RevokeUser {
-			if s.userRevoked(p) {
-				s.log.Info("session revoked", "session", sess.id, "user", p.User)
-				sess.shutdown(protocol.CloseSessionRevoked)
-			}
+			sess.closeIfRevoked(p)
 			continue
 		}
 		for _, sub := range subs {
@@ -182,6 +179,22 @@ func (s *Server) ApplyRevocation(r Revocation) {
 			}
 		}
 	}
+}
+
+// closeIfRevoked closes the session with 4503 when its principal p's user
+// was revoked, and reports whether it did. Every place that gives a session
+// its principal calls it after setting it (under mu): a revocation records
+// itself before its walk over the sessions (ApplyRevocation), so a walk that
+// ran before the principal was set, and skipped this session, is seen here;
+// a later walk sees the principal. Without it, a connection authenticating
+// while its user was revoked outlived the revocation.
+func (s *session) closeIfRevoked(p *auth.Principal) bool {
+	if !s.srv.userRevoked(p) {
+		return false
+	}
+	s.srv.log.Info("session revoked", "session", s.id, "user", p.User)
+	s.shutdown(protocol.CloseSessionRevoked)
+	return true
 }
 
 // ForgetRevocation drops a revocation (its bucket entry was deleted or

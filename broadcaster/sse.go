@@ -271,6 +271,9 @@ func (s *Server) startSSE(sess *session, p *auth.Principal, channels []string, s
 	sess.principal = p
 	sess.engaged = true
 	sess.mu.Unlock()
+	if sess.closeIfRevoked(p) {
+		return
+	}
 	var reqs []*catchUpReq
 	for _, name := range channels {
 		if rq := sess.register("", name, since, resume, true, subOptions{patches: sess.boardPatches}); rq != nil {
