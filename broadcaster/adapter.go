@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 
 	"github.com/coder/websocket"
@@ -78,7 +79,7 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 	}
 	type planned struct {
 		name string
-		kind protocol.Kind
+		ch   protocol.Channel
 		acc  auth.Access
 	}
 	var plan []planned
@@ -97,10 +98,15 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 		}
 		if !seen[name] {
 			seen[name] = true
-			plan = append(plan, planned{name, ch.Kind, acc})
+			plan = append(plan, planned{name, ch, acc})
 		}
 	}
 
+	// The client may act as soon as the handshake is answered, before the
+	// subscriptions below are in the hub: what the node routes after this
+	// position is caught up from history (catchUp), so an event published
+	// right after the client connected is not missed.
+	mark := s.stats.lastConsumed.Load()
 	cw := &hijackingWriter{ResponseWriter: w}
 	ao := &websocket.AcceptOptions{OriginPatterns: s.opts.AllowedOrigins, CompressionMode: websocket.CompressionDisabled}
 	if a.Subprotocol != "" {
@@ -112,6 +118,9 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 	}
 	if cw.br != nil && cw.br.Buffered() == 0 {
 		cw.br.Reset(cw.raw) // as in serveEvents
+	}
+	if s.afterAccept != nil {
+		s.afterAccept()
 	}
 	c.SetReadLimit(s.opts.MaxMessageSize)
 	ws := &wsTransport{c: c, raw: cw.raw}
@@ -129,17 +138,19 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 		sess.fl = s.flushers[sess.id%uint64(len(s.flushers))]
 	}
 	subs := make([]*subscription, 0, len(plan))
+	reqs := make([]*catchUpReq, 0, len(plan))
 	sess.mu.Lock()
 	sess.principal = p
 	sess.engaged = true
 	sess.subs = make(map[string]*subscription, len(plan))
 	for _, pl := range plan {
 		sub := &subscription{
-			sess: sess, st: &chanState{}, client: pl.name, route: pl.name, kind: pl.kind,
-			access: pl.acc, principal: p, user: p.User, idx: [2]int{-1, -1},
+			sess: sess, st: &chanState{replaying: true, from: math.MaxUint64}, client: pl.name, route: pl.name,
+			kind: pl.ch.Kind, access: pl.acc, principal: p, user: p.User, idx: [2]int{-1, -1},
 		}
 		sess.subs[pl.name] = sub
 		subs = append(subs, sub)
+		reqs = append(reqs, &catchUpReq{sub: sub, routeCh: pl.ch, after: mark, resume: true, attached: true})
 	}
 	sess.mu.Unlock()
 	for _, sub := range subs {
@@ -152,6 +163,7 @@ func (s *Server) Attach(w http.ResponseWriter, r *http.Request, a Attachment) er
 		}
 		return nil
 	}
+	go sess.catchUp(reqs)
 	go t.readLoop(sess)
 	return nil
 }

@@ -255,6 +255,9 @@ type catchUpReq struct {
 	// foreign: since is no id this server issued (garbage, another
 	// deployment's): answered recovered:false with no history.
 	foreign bool
+	// attached: an adapter's connection (Server.Attach) catching up from
+	// its handshake, not a client's resume: not counted as one.
+	attached bool
 }
 
 // register does the work of subscribe up to the history: it answers
@@ -458,7 +461,7 @@ func (s *session) catchUp(reqs []*catchUpReq) {
 
 	done := s.replayHistory(ctx, srcs, upTo)
 	for i, rq := range reqs {
-		if rq.resume {
+		if rq.resume && !rq.attached {
 			s.srv.stats.countResume(done, srcs[i].complete, errs[i])
 		}
 	}

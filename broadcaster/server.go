@@ -39,6 +39,9 @@ type Server struct {
 
 	// flushers write sessions on sockets in rounds (flusher); set in New.
 	flushers []*flusher
+	// afterAccept, when set (tests only), runs in Attach between the
+	// handshake's answer and the subscriptions going live.
+	afterAccept func()
 
 	mu       sync.Mutex // guards sessions
 	sessions map[*session]struct{}
