@@ -31,7 +31,10 @@ func TestAttachCatchesUpFromHandshake(t *testing.T) {
 		return e
 	}
 	srv.route(ev(1, "before"))
-	srv.afterAccept = func() { srv.route(ev(2, "meanwhile")) }
+	// The node routes from one goroutine: event 3 only after the hook's 2
+	// (the client's Dial may return before the hook has run).
+	hooked := make(chan struct{})
+	srv.afterAccept = func() { srv.route(ev(2, "meanwhile")); close(hooked) }
 	p, err := auth.NewPrincipal(auth.Grants{User: "bob", Contests: []string{"c1"}})
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +54,11 @@ func TestAttachCatchesUpFromHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.CloseNow()
+	select {
+	case <-hooked:
+	case <-ctx.Done():
+		t.Fatal("the handshake hook did not run")
+	}
 	srv.route(ev(3, "after"))
 	for _, want := range []string{`"meanwhile"`, `"after"`} {
 		_, b, err := c.Read(ctx)
