@@ -48,22 +48,21 @@ type recentLog struct {
 // eventRing is a fixed-capacity ring of one channel's newest events.
 type eventRing struct {
 	route   string
-	evs     []*protocol.Event // circular; len(evs) == capacity once full
-	head    int               // index of the oldest event when full
-	evicted uint64            // id of the newest event evicted (0: none)
-	newest  uint64            // id of the newest event
-	at      int64             // when the newest event was added (unix nanos; 0 without a clock)
+	evs     [][]byte // packed events (packEvent), circular; len(evs) == capacity once full
+	head    int      // index of the oldest event when full
+	evicted uint64   // id of the newest event evicted (0: none)
+	newest  uint64   // id of the newest event
+	at      int64    // when the newest event was added (unix nanos; 0 without a clock)
 
 	lruLinks[eventRing] // in recentLog.lru
 }
 
-// eventCost approximates the memory an event in the log holds: the stored
-// message its data is a slice of (protocol.DecodeEventKeep: data, channel,
-// type, user and the object around them), the channel's own copy, and the
-// Event and its ring slot.
-func eventCost(ev *protocol.Event) int {
-	return len(ev.Data) + 2*len(ev.Channel) + len(ev.Type) + len(ev.User) + 256
-}
+// eventCost approximates the memory an event in the log holds: its packed
+// buffer (recent_pack.go) and ring slot, and the allocator's rounding.
+func eventCost(ev *protocol.Event) int { return packedCost(packedLen(ev)) }
+
+// packedCost is eventCost for a packed buffer of n bytes.
+func packedCost(n int) int { return n + 48 }
 
 func newRecentLog(perRoute, budget int) *recentLog {
 	return &recentLog{perRoute: perRoute, budget: budget, routes: make(map[string]*eventRing)}
@@ -106,6 +105,7 @@ func (l *recentLog) add(ev *protocol.Event) {
 	if l.perRoute <= 0 {
 		return
 	}
+	b := packEvent(ev) // outside the lock: resumes read under it
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.seenLocked(ev.ID)
@@ -113,7 +113,7 @@ func (l *recentLog) add(ev *protocol.Event) {
 	if r == nil {
 		// A channel dropped earlier may be coming back: its old events are
 		// gone, and all that is known is that none is newer than dropped.
-		r = &eventRing{route: ev.Channel, evs: make([]*protocol.Event, 0, min(l.perRoute, 16)), evicted: l.dropped}
+		r = &eventRing{route: ev.Channel, evs: make([][]byte, 0, min(l.perRoute, 16)), evicted: l.dropped}
 		l.routes[ev.Channel] = r
 	} else {
 		l.lru.remove(r)
@@ -123,14 +123,14 @@ func (l *recentLog) add(ev *protocol.Event) {
 	if l.now != nil {
 		r.at = l.now().UnixNano()
 	}
-	l.size += eventCost(ev)
+	l.size += packedCost(len(b))
 	if len(r.evs) < l.perRoute {
-		r.evs = append(r.evs, ev)
+		r.evs = append(r.evs, b)
 	} else {
 		old := r.evs[r.head]
-		l.size -= eventCost(old)
-		r.evicted = old.ID
-		r.evs[r.head] = ev
+		l.size -= packedCost(len(old))
+		r.evicted = packedID(old)
+		r.evs[r.head] = b
 		r.head = (r.head + 1) % len(r.evs)
 	}
 	for l.budget > 0 && l.size > l.budget && l.lru.front != r {
@@ -171,8 +171,8 @@ func (l *recentLog) count() int {
 // dropLocked forgets a whole ring to stay within the bounds.
 func (l *recentLog) dropLocked(r *eventRing, why EvictReason) {
 	l.evicted.add(why, 1)
-	for _, ev := range r.evs {
-		l.size -= eventCost(ev)
+	for _, b := range r.evs {
+		l.size -= packedCost(len(b))
 	}
 	l.dropped = max(l.dropped, r.newest)
 	l.lru.remove(r)
@@ -180,7 +180,8 @@ func (l *recentLog) dropLocked(r *eventRing, why EvictReason) {
 }
 
 // replay returns the events of route with after < id <= upTo, oldest
-// first, and whether the log is sure they are all of them.
+// first, and whether the log is sure they are all of them. Each call
+// unpacks events of its own, which share only the packed bytes.
 func (l *recentLog) replay(route string, after, upTo uint64) ([]*protocol.Event, bool) {
 	if l.perRoute <= 0 {
 		return nil, false
@@ -203,9 +204,9 @@ func (l *recentLog) replay(route string, after, upTo uint64) ([]*protocol.Event,
 	var out []*protocol.Event
 	n := len(r.evs)
 	for i := 0; i < n; i++ {
-		ev := r.evs[(r.head+i)%n]
-		if ev.ID > after && ev.ID <= upTo {
-			out = append(out, ev)
+		b := r.evs[(r.head+i)%n]
+		if id := packedID(b); id > after && id <= upTo {
+			out = append(out, unpackEvent(b))
 		}
 	}
 	return out, true
