@@ -166,6 +166,18 @@ type feedNode struct {
 
 func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration, tweak ...func(*ccs.FeedConfig)) *feedNode {
 	t.Helper()
+	n := startFeedUnready(t, bus, append([]func(*ccs.FeedConfig){func(c *ccs.FeedConfig) { c.KeepAlive = keepAlive }}, tweak...)...)
+	select {
+	case <-n.feed.Ready():
+	case <-time.After(waitFor):
+		t.Fatal("feed not ready")
+	}
+	return n
+}
+
+// startFeedUnready is startFeed without waiting for the feed to be ready.
+func startFeedUnready(t testing.TB, bus *natsbus.Bus, tweak ...func(*ccs.FeedConfig)) *feedNode {
+	t.Helper()
 	keys := auth.NewKeySet()
 	if err := keys.AddHMAC("test", testSecret); err != nil {
 		t.Fatal(err)
@@ -174,7 +186,7 @@ func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration, tweak ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := ccs.FeedConfig{Bus: bus, Verifier: v, Anonymous: true, KeepAlive: keepAlive}
+	cfg := ccs.FeedConfig{Bus: bus, Verifier: v, Anonymous: true}
 	for _, f := range tweak {
 		f(&cfg)
 	}
@@ -192,11 +204,6 @@ func startFeed(t testing.TB, bus *natsbus.Bus, keepAlive time.Duration, tweak ..
 	}()
 	hs := httptest.NewServer(feed)
 	t.Cleanup(func() { hs.Close(); cancel(); <-done })
-	select {
-	case <-feed.Ready():
-	case <-time.After(waitFor):
-		t.Fatal("feed not ready")
-	}
 	return &feedNode{feed: feed, url: hs.URL, signer: auth.NewHMACSigner("test", testSecret)}
 }
 

@@ -34,6 +34,10 @@ type FeedConfig struct {
 	WriteTimeout time.Duration
 	// Logger receives refusals and skipped events (never tokens).
 	Logger *slog.Logger
+	// MinBackoff and MaxBackoff bound the wait before Run tries the stream
+	// again after it could not be read (a JetStream cluster electing its
+	// leader, NATS restarting). Defaults 500 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
 }
 
 // Feed serves GET /api/contests/{id}/event-feed for every contest that
@@ -137,6 +141,12 @@ func NewFeed(cfg FeedConfig) (*Feed, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
+	}
 	return &Feed{cfg: cfg, log: cfg.Logger, contests: map[string]*feedLog{}, ready: make(chan struct{})}, nil
 }
 
@@ -150,21 +160,50 @@ func (f *Feed) Readers() int { return int(f.readers.Load()) }
 // Delivered is the number of notification lines written to readers.
 func (f *Feed) Delivered() uint64 { return f.delivered.Load() }
 
-// Run consumes the stream from its start until ctx ends.
+// Run consumes the stream from its start until ctx ends, and returns nil
+// then. When the stream cannot be read (its position, or a consumer on it:
+// a JetStream cluster electing its leader, NATS restarting), Run logs it and
+// tries again after a backoff (MinBackoff doubling to MaxBackoff), from
+// where it stopped: a feed that gave up would answer its readers 503, or
+// stop growing, until the process restarted.
 func (f *Feed) Run(ctx context.Context) error {
+	for attempt := 0; ; attempt++ {
+		from := f.position.Load()
+		err := f.consume(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if f.position.Load() != from {
+			attempt = 0 // it ran for a while: start the backoff over
+		}
+		if err == nil {
+			err = errors.New("the stream's consumer ended")
+		}
+		wait := min(f.cfg.MinBackoff<<min(attempt, 20), f.cfg.MaxBackoff)
+		f.log.Warn("ccs feed: cannot read the stream; retrying", "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// consume reads the stream after the newest position taken until ctx ends
+// or the stream fails.
+func (f *Feed) consume(ctx context.Context) error {
 	last, err := f.cfg.Bus.LastID(ctx)
 	if err != nil {
-		return fmt.Errorf("ccs feed: reading the stream position: %w", err)
+		return fmt.Errorf("reading the stream position: %w", err)
 	}
-	f.passed(0, last)
-	err = f.cfg.Bus.Consume(ctx, 0, func(ev *protocol.Event) {
+	after := f.position.Load()
+	f.passed(after, last)
+	return f.cfg.Bus.Consume(ctx, after, func(ev *protocol.Event) {
 		f.take(ev)
 		f.passed(ev.ID, last)
 	}, func(_ string, id uint64, _ error) { f.passed(id, last) })
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
 
 func (f *Feed) passed(id, last uint64) {
