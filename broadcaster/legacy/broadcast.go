@@ -59,13 +59,17 @@ func (a *Adapter) authorized(r *http.Request) bool {
 // event per channel it concerns (events), then 200 {"status":"ok"} as the
 // deployed broadcaster answers.
 func (a *Adapter) serveBroadcast(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, code protocol.ErrorCode, msg string) {
+		a.counts.broadcasts[resultOf(status)].Add(1)
+		writeError(w, status, code, msg)
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, protocol.ErrBadRequest, "use POST")
+		fail(http.StatusMethodNotAllowed, protocol.ErrBadRequest, "use POST")
 		return
 	}
 	if !a.authorized(r) {
-		writeError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "a client certificate or a publisher credential is required")
+		fail(http.StatusUnauthorized, protocol.ErrUnauthorized, "a client certificate or a publisher credential is required")
 		return
 	}
 	// The message travels as a JSON string, escaped (PHP also writes
@@ -75,20 +79,20 @@ func (a *Adapter) serveBroadcast(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "envelope is over the size limit")
+			fail(http.StatusRequestEntityTooLarge, protocol.ErrBadRequest, "envelope is over the size limit")
 			return
 		}
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "reading the body failed")
+		fail(http.StatusBadRequest, protocol.ErrBadRequest, "reading the body failed")
 		return
 	}
 	evs, env, err := events(body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
+		fail(http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
 		return
 	}
 	for _, ev := range evs {
 		if enc, _ := ev.Encode(); len(enc) > a.cfg.MaxEventSize {
-			writeError(w, http.StatusRequestEntityTooLarge, protocol.ErrBadRequest,
+			fail(http.StatusRequestEntityTooLarge, protocol.ErrBadRequest,
 				fmt.Sprintf("the event is %d bytes, over the %d-byte limit (--max-event-size)", len(enc), a.cfg.MaxEventSize))
 			return
 		}
@@ -100,11 +104,13 @@ func (a *Adapter) serveBroadcast(w http.ResponseWriter, r *http.Request) {
 		id, err := a.cfg.Bus.Publish(ctx, ev)
 		if err != nil {
 			a.log.Error("legacy publish failed", "channel", ev.Channel, "type", ev.Type, "err", err)
-			writeError(w, http.StatusServiceUnavailable, protocol.ErrInternal, "the event stream is unavailable")
+			fail(http.StatusServiceUnavailable, protocol.ErrInternal, "the event stream is unavailable")
 			return
 		}
+		a.counts.broadcastEvents.Add(1)
 		ids[ev.Channel] = protocol.IDString(id)
 	}
+	a.counts.broadcasts[resultOK].Add(1)
 	if a.refresher != nil && env.name == "/run/update/" && env.Contest != "" {
 		a.refresher.touch(env.Contest)
 	}
@@ -234,6 +240,7 @@ func (a *Adapter) serveDeauthenticate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, protocol.ErrInternal, "could not store the revocation")
 		return
 	}
+	a.counts.deauthenticated.Add(1)
 	w.Header().Set("Content-Type", "application/json")
 	w.Write([]byte(`{"status":"ok"}` + "\n"))
 }

@@ -117,18 +117,20 @@ func TestLegacyConnectRefusals(t *testing.T) {
 		filters       []string
 		status        int
 		want          string
+		reason        string // Stats.Refused
 	}{
-		{"unknown filter", "bob-session", []string{"/scoreboard/x"}, http.StatusBadRequest, "unknown filter"},
-		{"no filter", "bob-session", nil, http.StatusBadRequest, "no filter"},
-		{"bad problemset", "bob-session", []string{"/problemset/x"}, http.StatusBadRequest, "positive integer"},
-		{"frontend answers 500", "fail-session", []string{"/contest/c1"}, http.StatusBadGateway, "validateFilter failed (HTTP 500)"},
-		{"frontend hangs", "hang-session", []string{"/contest/c1"}, http.StatusGatewayTimeout, "did not answer within"},
-		{"frontend refuses", "bob-session", []string{"/contest/c2"}, http.StatusForbidden, "refused the filters"},
-		{"anonymous without token", "", []string{"/contest/c1"}, http.StatusForbidden, "refused the filters"},
-		{"unknown session", "stale-session", []string{"/contest/c1"}, http.StatusUnauthorized, "refused the filters"},
-		{"all-events for a non-admin", "bob-session", []string{"/all-events"}, http.StatusForbidden, "site admins"},
+		{"unknown filter", "bob-session", []string{"/scoreboard/x"}, http.StatusBadRequest, "unknown filter", "bad_request"},
+		{"no filter", "bob-session", nil, http.StatusBadRequest, "no filter", "bad_request"},
+		{"bad problemset", "bob-session", []string{"/problemset/x"}, http.StatusBadRequest, "positive integer", "bad_request"},
+		{"frontend answers 500", "fail-session", []string{"/contest/c1"}, http.StatusBadGateway, "validateFilter failed (HTTP 500)", "platform_error"},
+		{"frontend hangs", "hang-session", []string{"/contest/c1"}, http.StatusGatewayTimeout, "did not answer within", "platform_error"},
+		{"frontend refuses", "bob-session", []string{"/contest/c2"}, http.StatusForbidden, "refused the filters", "platform"},
+		{"anonymous without token", "", []string{"/contest/c1"}, http.StatusForbidden, "refused the filters", "platform"},
+		{"unknown session", "stale-session", []string{"/contest/c1"}, http.StatusUnauthorized, "refused the filters", "platform"},
+		{"all-events for a non-admin", "bob-session", []string{"/all-events"}, http.StatusForbidden, "site admins", "forbidden"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			before := n.adapter.Stats().Refused
 			c, status, body := n.dialLegacy(tc.session, tc.filters...)
 			if c != nil {
 				t.Fatal("connected")
@@ -136,8 +138,19 @@ func TestLegacyConnectRefusals(t *testing.T) {
 			if status != tc.status || !strings.Contains(body, tc.want) || !strings.Contains(body, `"error":`) {
 				t.Fatalf("got %d %s, want %d with %q", status, body, tc.status, tc.want)
 			}
+			after := n.adapter.Stats().Refused
+			for reason, got := range after {
+				want := before[reason]
+				if reason == tc.reason {
+					want++
+				}
+				if got != want {
+					t.Errorf("Refused[%s] went from %d to %d, want %d", reason, before[reason], got, want)
+				}
+			}
 		})
 	}
+	waitUntil(t, "bob's connection counted", func() bool { return n.adapter.Stats().Connections == 1 })
 	if st, _ := n.broadcast(envelope("c1", 0, "", "", true, scoreboardMsg)); st != http.StatusOK {
 		t.Fatal("broadcast failed")
 	}
@@ -187,6 +200,11 @@ func TestBroadcastRefusals(t *testing.T) {
 		t.Fatalf("bob got %s, want the clarification first", got)
 	}
 	arena.expect("clarification")
+	st := n.adapter.Stats()
+	// The public contest envelope is two events: /contest/c1 and all-events.
+	if st.Broadcasts["refused"] != 10 || st.Broadcasts["published"] != 1 || st.Broadcasts["failed"] != 0 || st.BroadcastEvents != 2 {
+		t.Errorf("Broadcasts %v, BroadcastEvents %d; want 10 refused, 1 published, 2 events", st.Broadcasts, st.BroadcastEvents)
+	}
 }
 
 // TestDeauthenticate closes the user's connections (4503) on the node and
@@ -213,6 +231,9 @@ func TestDeauthenticate(t *testing.T) {
 	if got := string(bob.next()); got != scoreboardMsg {
 		t.Fatalf("bob got %s", got)
 	}
+	if st := n.adapter.Stats(); st.Deauthenticated != 1 {
+		t.Errorf("Deauthenticated = %d, want 1 (the refused requests do not count)", st.Deauthenticated)
+	}
 }
 
 // TestValidateCache: reconnects within the cache's lifetime ask the
@@ -235,6 +256,11 @@ func TestValidateCache(t *testing.T) {
 	if got := n.front.validates.Load(); got != 2 {
 		t.Fatalf("validateFilter asked %d times for two credentials, want 2", got)
 	}
+	if st := n.adapter.Stats(); st.ValidateAsked != 2 || st.ValidateReused != 2 {
+		t.Errorf("ValidateAsked %d, ValidateReused %d; want 2, 2", st.ValidateAsked, st.ValidateReused)
+	}
+	// Counted once Attach returns, which may be after the client's Dial.
+	waitUntil(t, "four connections counted", func() bool { return n.adapter.Stats().Connections == 4 })
 }
 
 // TestArenaResumesLegacyEvents: envelopes are stream events with ids, so a

@@ -126,6 +126,19 @@ func (f *frontend) validate(w http.ResponseWriter, r *http.Request) {
 
 // node is one broadcaster node with the legacy adapter mounted as serve
 // mounts it: /events/ wrapped, /broadcast/ and /deauthenticate/ beside.
+// waitUntil polls cond until it holds, failing the test after a deadline
+// generous for a busy machine under -race.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 type node struct {
 	t       *testing.T
 	bus     *natsbus.Bus

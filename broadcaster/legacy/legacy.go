@@ -73,6 +73,7 @@ type Adapter struct {
 	log       *slog.Logger
 	validator *validator
 	refresher *refresher // nil: refresh off
+	counts    *counters  // shared with validator and refresher
 }
 
 // New checks cfg and returns an Adapter. Call Close when done.
@@ -108,15 +109,15 @@ func New(cfg Config) (*Adapter, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &Adapter{cfg: cfg, log: cfg.Logger}
+	a := &Adapter{cfg: cfg, log: cfg.Logger, counts: &counters{}}
 	a.validator = &validator{
 		endpoint: base.ResolveReference(&url.URL{Path: "api/user/validateFilter/"}),
-		client:   cfg.Client, timeout: cfg.ValidateTimeout, ttl: cfg.CacheTTL, max: cfg.CacheEntries, now: cfg.Now,
+		client:   cfg.Client, timeout: cfg.ValidateTimeout, ttl: cfg.CacheTTL, max: cfg.CacheEntries, now: cfg.Now, counts: a.counts,
 		cache: make(map[[32]byte]validation), inflight: make(map[[32]byte]*call),
 	}
 	if cfg.RefreshInterval > 0 {
 		a.refresher = newRefresher(base.ResolveReference(&url.URL{Path: "api/scoreboard/refresh/"}),
-			cfg.Client, cfg.RefreshToken, cfg.RefreshInterval, cfg.ValidateTimeout, a.log)
+			cfg.Client, cfg.RefreshToken, cfg.RefreshInterval, cfg.ValidateTimeout, a.log, a.counts)
 	}
 	return a, nil
 }
@@ -171,31 +172,31 @@ func (a *Adapter) Internal() http.Handler {
 // upgrade; every refusal comes before it, as HTTP with a JSON body.
 func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeError(w, http.StatusMethodNotAllowed, protocol.ErrBadRequest, "use GET")
+		a.refuse(w, refusedBadRequest, http.StatusMethodNotAllowed, protocol.ErrBadRequest, "use GET")
 		return
 	}
 	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, "legacy connections are WebSocket only (subprotocol "+Subprotocol+")")
+		a.refuse(w, refusedBadRequest, http.StatusBadRequest, protocol.ErrBadRequest, "legacy connections are WebSocket only (subprotocol "+Subprotocol+")")
 		return
 	}
 	values := r.URL.Query()["filter"]
 	filters, err := parseFilters(values)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
+		a.refuse(w, refusedBadRequest, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
 		return
 	}
 	res, err := a.validator.validate(r.Context(), credentialOf(r), joinFilters(values))
 	if err != nil {
 		var ve *validateError
-		status, code := http.StatusBadGateway, protocol.ErrInternal
+		status, code, why := http.StatusBadGateway, protocol.ErrInternal, refusedPlatformError
 		if errors.As(err, &ve) {
 			status = ve.Status
 		}
 		if status < 500 {
-			code = protocol.ErrUnauthorized
+			code, why = protocol.ErrUnauthorized, refusedPlatform
 		}
 		a.log.Info("legacy connection refused", "remote", r.RemoteAddr, "status", status, "reason", err.Error())
-		writeError(w, status, code, err.Error())
+		a.refuse(w, why, status, code, err.Error())
 		return
 	}
 	g, channels, err := grants(filters, res.v)
@@ -203,7 +204,7 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("the platform named a user that is not a valid username")
 	}
 	if err != nil {
-		writeError(w, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
+		a.refuse(w, refusedForbidden, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
 		return
 	}
 	// Seconds, rounded down, like a token's iat: a /deauthenticate/ in the
@@ -211,7 +212,7 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	g.IssuedAt = res.at.Truncate(time.Second)
 	p, err := auth.NewPrincipal(g)
 	if err != nil {
-		writeError(w, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
+		a.refuse(w, refusedForbidden, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
 		return
 	}
 	enc := newEncoder(len(channels))
@@ -220,13 +221,21 @@ func (a *Adapter) serveEvents(w http.ResponseWriter, r *http.Request) {
 	})
 	switch {
 	case err == nil:
+		a.counts.connections.Add(1)
 	case errors.Is(err, broadcaster.ErrAttachOrigin):
-		writeError(w, http.StatusForbidden, protocol.ErrUnauthorized, "origin not allowed")
+		a.refuse(w, refusedForbidden, http.StatusForbidden, protocol.ErrUnauthorized, "origin not allowed")
 	case errors.Is(err, broadcaster.ErrAttachRefused):
-		writeError(w, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
+		a.refuse(w, refusedForbidden, http.StatusForbidden, protocol.ErrUnauthorized, err.Error())
 	default:
-		writeError(w, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
+		a.refuse(w, refusedBadRequest, http.StatusBadRequest, protocol.ErrBadRequest, err.Error())
 	}
+}
+
+// refuse answers a connection attempt before the upgrade and counts it
+// under why (Stats.Refused).
+func (a *Adapter) refuse(w http.ResponseWriter, why, status int, code protocol.ErrorCode, msg string) {
+	a.counts.refused[why].Add(1)
+	writeError(w, status, code, msg)
 }
 
 // writeError answers with Arenacast's JSON error body.

@@ -24,6 +24,7 @@ type refresher struct {
 	interval time.Duration
 	timeout  time.Duration
 	log      *slog.Logger
+	counts   *counters // the adapter's
 
 	mu       sync.Mutex               // guards contests and closed
 	contests map[string]*refreshState // contests inside their interval
@@ -37,9 +38,9 @@ type refreshState struct {
 	pending bool // a run came after the last call: call again at the end
 }
 
-func newRefresher(endpoint *url.URL, client *http.Client, token string, interval, timeout time.Duration, log *slog.Logger) *refresher {
+func newRefresher(endpoint *url.URL, client *http.Client, token string, interval, timeout time.Duration, log *slog.Logger, counts *counters) *refresher {
 	return &refresher{endpoint: endpoint, client: client, token: token, interval: interval, timeout: timeout, log: log,
-		contests: make(map[string]*refreshState)}
+		counts: counts, contests: make(map[string]*refreshState)}
 }
 
 // touch notes a run of contest alias.
@@ -99,14 +100,18 @@ func (r *refresher) call(alias string) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := r.client.Do(req)
 	if err != nil {
+		r.counts.refreshes[resultFailed].Add(1)
 		r.log.Warn("scoreboard refresh failed", "contest", alias, "err", "the platform could not be reached or did not answer in time")
 		return
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		r.counts.refreshes[resultRefused].Add(1)
 		r.log.Warn("scoreboard refresh refused", "contest", alias, "status", resp.StatusCode)
+		return
 	}
+	r.counts.refreshes[resultOK].Add(1)
 }
 
 // close stops the scheduled calls and waits for those in flight.

@@ -25,7 +25,8 @@ func TestRefresherThrottle(t *testing.T) {
 	}))
 	defer fe.Close()
 	u, _ := url.Parse(fe.URL + "/api/scoreboard/refresh/")
-	rf := newRefresher(u, fe.Client(), "tok", 200*time.Millisecond, 5*time.Second, slog.New(slog.DiscardHandler))
+	counts := &counters{}
+	rf := newRefresher(u, fe.Client(), "tok", 200*time.Millisecond, 5*time.Second, slog.New(slog.DiscardHandler), counts)
 	defer rf.close()
 
 	rf.mu.Lock() // the interval cannot end while the runs come in
@@ -57,5 +58,47 @@ func TestRefresherThrottle(t *testing.T) {
 	}
 	if calls["c1"] != 2 {
 		t.Fatalf("c1: %d calls for 5 runs in one interval, want 2 (at once, and one at its end)", calls["c1"])
+	}
+	if got := counts.refreshes[resultOK].Load(); got != 3 {
+		t.Fatalf("%d refreshes counted ok, want 3", got)
+	}
+}
+
+// TestRefresherCounts: each refresh call is counted by what the platform
+// answered (Stats.Refreshes).
+func TestRefresherCounts(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // nothing listens there any more
+	for _, tc := range []struct {
+		name   string
+		status int // 0: unreachable
+		want   int
+	}{
+		{"ok", http.StatusOK, resultOK},
+		{"refused", http.StatusForbidden, resultRefused},
+		{"platform error", http.StatusInternalServerError, resultRefused},
+		{"unreachable", 0, resultFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base := closed.URL
+			if tc.status != 0 {
+				fe := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(tc.status) }))
+				defer fe.Close()
+				base = fe.URL
+			}
+			u, _ := url.Parse(base + "/api/scoreboard/refresh/")
+			counts := &counters{}
+			rf := newRefresher(u, http.DefaultClient, "tok", time.Hour, 5*time.Second, slog.New(slog.DiscardHandler), counts)
+			rf.call("c1")
+			for r := range numResults {
+				want := uint64(0)
+				if r == tc.want {
+					want = 1
+				}
+				if got := counts.refreshes[r].Load(); got != want {
+					t.Errorf("refreshes[%s] = %d, want %d", refreshNames[r], got, want)
+				}
+			}
+		})
 	}
 }

@@ -58,6 +58,7 @@ type validator struct {
 	ttl      time.Duration // <= 0: no cache
 	max      int
 	now      func() time.Time
+	counts   *counters // the adapter's
 
 	mu       sync.Mutex              // guards cache and inflight
 	cache    map[[32]byte]validation // answers younger than ttl
@@ -91,10 +92,12 @@ func (v *validator) validate(ctx context.Context, c credential, filters string) 
 	v.mu.Lock()
 	if e, ok := v.cache[key]; ok && now.Sub(e.at) < v.ttl {
 		v.mu.Unlock()
+		v.counts.validateReused.Add(1)
 		return e, nil
 	}
 	if cl := v.inflight[key]; cl != nil {
 		v.mu.Unlock()
+		v.counts.validateReused.Add(1)
 		select {
 		case <-cl.done:
 			return cl.res, cl.err
@@ -109,6 +112,7 @@ func (v *validator) validate(ctx context.Context, c credential, filters string) 
 	// The call is not tied to the first client's request: the others
 	// waiting for it must not fail because that one left.
 	cctx, cancel := context.WithTimeout(context.Background(), v.timeout)
+	v.counts.validateAsked.Add(1)
 	cl.res, cl.err = v.ask(cctx, c, filters)
 	cancel()
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/legacy"
 	"github.com/arenacast/arenacast/broadcaster/metrics"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
@@ -187,5 +188,43 @@ func TestCollector(t *testing.T) {
 	}
 	if _, ok := value(mfs, "arenacast_consumer_lag_events"); ok {
 		t.Error("a lag reported while the stream cannot be read")
+	}
+}
+
+// legacyStats is a fixed legacy.Stats source.
+type legacyStats legacy.Stats
+
+func (s legacyStats) Stats() legacy.Stats { return legacy.Stats(s) }
+
+// TestLegacyCollector: every counter of legacy.Stats is exported under its
+// name and labels.
+func TestLegacyCollector(t *testing.T) {
+	src := legacyStats{
+		Connections: 1, ValidateAsked: 2, ValidateReused: 3, BroadcastEvents: 4, Deauthenticated: 5,
+		Refused:    map[string]uint64{"platform": 6, "bad_request": 7},
+		Broadcasts: map[string]uint64{"published": 8, "refused": 9},
+		Refreshes:  map[string]uint64{"ok": 10, "failed": 11},
+	}
+	mfs := gather(t, metrics.NewLegacy(src))
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"arenacast_legacy_connections_total", nil, 1},
+		{"arenacast_legacy_validate_requests_total", nil, 2},
+		{"arenacast_legacy_validate_reused_total", nil, 3},
+		{"arenacast_legacy_broadcast_events_total", nil, 4},
+		{"arenacast_legacy_deauthenticated_total", nil, 5},
+		{"arenacast_legacy_refused_total", []string{"reason", "platform"}, 6},
+		{"arenacast_legacy_refused_total", []string{"reason", "bad_request"}, 7},
+		{"arenacast_legacy_broadcasts_total", []string{"result", "published"}, 8},
+		{"arenacast_legacy_broadcasts_total", []string{"result", "refused"}, 9},
+		{"arenacast_legacy_scoreboard_refreshes_total", []string{"result", "ok"}, 10},
+		{"arenacast_legacy_scoreboard_refreshes_total", []string{"result", "failed"}, 11},
+	} {
+		if got, ok := value(mfs, c.name, c.labels...); !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
+		}
 	}
 }

@@ -62,10 +62,11 @@ func (l *legacyFlags) check() error {
 // start builds the adapter; it returns handler wrapped (legacy /events/
 // connections) and, when the publisher side shares the main listener,
 // with /broadcast/ and /deauthenticate/ mounted. A separate internal
-// listener is started here; stop closes it and the adapter.
-func (l *legacyFlags) start(srv *broadcaster.Server, bus broadcaster.Bus, maxEvent int, handler http.Handler, log *slog.Logger) (http.Handler, func(), error) {
+// listener is started here; stop closes it and the adapter. The adapter
+// is returned for its metrics (nil when the drop-in is off).
+func (l *legacyFlags) start(srv *broadcaster.Server, bus broadcaster.Bus, maxEvent int, handler http.Handler, log *slog.Logger) (http.Handler, *legacy.Adapter, func(), error) {
 	if *l.frontend == "" {
-		return handler, func() {}, nil
+		return handler, nil, func() {}, nil
 	}
 	ad, err := legacy.New(legacy.Config{
 		Server: srv, Bus: bus, FrontendURL: *l.frontend,
@@ -73,7 +74,7 @@ func (l *legacyFlags) start(srv *broadcaster.Server, bus broadcaster.Bus, maxEve
 		RefreshInterval: *l.cycle, RefreshToken: *l.token, Logger: log,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", ad.Events(handler))
@@ -82,23 +83,23 @@ func (l *legacyFlags) start(srv *broadcaster.Server, bus broadcaster.Bus, maxEve
 		mux.Handle("/broadcast", ad.Internal())
 		mux.Handle("/deauthenticate/", ad.Internal())
 		log.Info("omegaUp drop-in on", "frontend", *l.frontend, "broadcast", "main listener (publisher credential)")
-		return mux, ad.Close, nil
+		return mux, ad, ad.Close, nil
 	}
 	hs := &http.Server{Handler: ad.Internal(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	if *l.cert != "" {
 		cert, err := tls.LoadX509KeyPair(*l.cert, *l.key)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--legacy-tls-cert/--legacy-tls-key: %w", err)
+			return nil, nil, nil, fmt.Errorf("--legacy-tls-cert/--legacy-tls-key: %w", err)
 		}
 		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		if *l.clientCA != "" {
 			pem, err := os.ReadFile(*l.clientCA)
 			if err != nil {
-				return nil, nil, fmt.Errorf("--legacy-client-ca: %w", err)
+				return nil, nil, nil, fmt.Errorf("--legacy-client-ca: %w", err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, nil, fmt.Errorf("--legacy-client-ca %s: no PEM certificate", *l.clientCA)
+				return nil, nil, nil, fmt.Errorf("--legacy-client-ca %s: no PEM certificate", *l.clientCA)
 			}
 			hs.TLSConfig.ClientCAs = pool
 			hs.TLSConfig.ClientAuth = tls.RequireAndVerifyClientCert
@@ -106,12 +107,12 @@ func (l *legacyFlags) start(srv *broadcaster.Server, bus broadcaster.Bus, maxEve
 	}
 	ln, err := net.Listen("tcp", *l.internal)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--legacy-internal-listen %s: %w", *l.internal, err)
+		return nil, nil, nil, fmt.Errorf("--legacy-internal-listen %s: %w", *l.internal, err)
 	}
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	go hs.Serve(ln)
 	log.Info("omegaUp drop-in on", "frontend", *l.frontend, "broadcast", ln.Addr().String(), "tls", *l.cert != "", "mtls", *l.clientCA != "")
-	return mux, func() { hs.Close(); ad.Close() }, nil
+	return mux, ad, func() { hs.Close(); ad.Close() }, nil
 }

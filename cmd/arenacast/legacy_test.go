@@ -69,7 +69,8 @@ func TestLegacyMutualTLS(t *testing.T) {
 	go func() {
 		served <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--keys", keys,
 			"--shutdown-drain", "10ms", "--legacy-frontend-url", "http://127.0.0.1:9/", "--legacy-internal-listen", "127.0.0.1:0",
-			"--legacy-tls-cert", certFile, "--legacy-tls-key", keyFile, "--legacy-client-ca", caFile}, &out, &out)
+			"--legacy-tls-cert", certFile, "--legacy-tls-key", keyFile, "--legacy-client-ca", caFile,
+			"--metrics-listen", "127.0.0.1:0"}, &out, &out)
 	}()
 	addrRe := regexp.MustCompile(`broadcast=(127\.0\.0\.1:\d+)`)
 	var addr string
@@ -110,6 +111,24 @@ func TestLegacyMutualTLS(t *testing.T) {
 	if resp, err := post(false); err == nil {
 		resp.Body.Close()
 		t.Fatalf("without a client certificate: %d, want a refused handshake", resp.StatusCode)
+	}
+	// The drop-in's own counters are on /metrics beside the node's.
+	metricsRe := regexp.MustCompile(`"metrics listening" addr=(\S+)`)
+	var m []string
+	for deadline := time.Now().Add(serveStartWithin); m == nil; m = metricsRe.FindStringSubmatch(out.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics address in the log: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp, err = http.Get("http://" + m[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `arenacast_legacy_broadcasts_total{result="published"} 1`; !strings.Contains(string(body), want) {
+		t.Fatalf("/metrics without %q", want)
 	}
 	stop()
 	if code := <-served; code != 0 {

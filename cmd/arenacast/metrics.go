@@ -21,13 +21,14 @@ import (
 // serves the Go profiler under /debug/pprof/ (heap, goroutines, CPU), which
 // is how the figures in docs/benchmarks.md were explained; it is off by
 // default because a profile reveals internals and costs CPU while it runs.
-func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, profile bool, log *slog.Logger) (*http.Server, error) {
+func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, profile bool, log *slog.Logger, extra ...prometheus.Collector) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		metrics.New(srv, stream),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	reg.MustRegister(extra...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if profile {

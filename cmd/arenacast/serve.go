@@ -14,10 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
 	"github.com/arenacast/arenacast/broadcaster/ccs"
 	"github.com/arenacast/arenacast/broadcaster/demo"
+	"github.com/arenacast/arenacast/broadcaster/metrics"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
@@ -356,7 +359,7 @@ func (c *Serve) Run(ctx context.Context) error {
 		mux.Handle("/", handler)
 		handler = mux
 	}
-	handler, stopLegacy, err := c.legacy.start(srv, c.bus, c.maxEvent, handler, log)
+	handler, legacyAdapter, stopLegacy, err := c.legacy.start(srv, c.bus, c.maxEvent, handler, log)
 	if err != nil {
 		return err
 	}
@@ -406,7 +409,11 @@ func (c *Serve) Run(ctx context.Context) error {
 		close(demoDone)
 	}
 	if c.metricsListen != "" {
-		ms, err := startMetrics(c.metricsListen, srv, c.bus, c.pprof, log)
+		var extra []prometheus.Collector
+		if legacyAdapter != nil {
+			extra = append(extra, metrics.NewLegacy(legacyAdapter))
+		}
+		ms, err := startMetrics(c.metricsListen, srv, c.bus, c.pprof, log, extra...)
 		if err != nil {
 			return err
 		}
