@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +39,16 @@ type FeedConfig struct {
 	// again after it could not be read (a JetStream cluster electing its
 	// leader, NATS restarting). Defaults 500 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// TrimInterval is how often the feed drops the notifications the
+	// stream no longer holds (its retention limits discarded them), when
+	// Bus can say where the stream starts (StreamStart). Default 1 min.
+	TrimInterval time.Duration
+}
+
+// StreamStart is a Bus that can say where its stream starts (natsbus):
+// every id below FirstID was discarded.
+type StreamStart interface {
+	FirstID(ctx context.Context) (uint64, error)
 }
 
 // Feed serves GET /api/contests/{id}/event-feed for every contest that
@@ -58,6 +69,7 @@ type Feed struct {
 	readyOnce sync.Once
 	readers   atomic.Int64
 	delivered atomic.Uint64
+	trimmed   atomic.Uint64
 }
 
 // entryKind says how an entry relates to the notification it carries.
@@ -98,9 +110,12 @@ func (e *entry) visible(a auth.Access, user string) bool {
 }
 
 // feedLog is one contest's served notifications, in stream order.
+// Positions in it are absolute: base counts the entries trimmed from its
+// front, so a reader's position stays valid across a trim.
 type feedLog struct {
 	mu      sync.RWMutex
 	entries []entry       // guarded by mu
+	base    int           // guarded by mu; entries[0] is at position base
 	grew    chan struct{} // guarded by mu; closed (and replaced) when entries grow
 }
 
@@ -112,19 +127,34 @@ func (l *feedLog) add(e entry) {
 	l.mu.Unlock()
 }
 
-// after returns the entries from index i on and a channel closed when more
-// arrive.
-func (l *feedLog) after(i int) ([]entry, <-chan struct{}) {
+// after returns the entries from position i on (those still held), the
+// position after them, and a channel closed when more arrive.
+func (l *feedLog) after(i int) ([]entry, int, <-chan struct{}) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return l.entries[i:len(l.entries):len(l.entries)], l.grew
+	j := max(i-l.base, 0)
+	return l.entries[j:len(l.entries):len(l.entries)], l.base + len(l.entries), l.grew
+}
+
+// trim drops the entries with id < first and returns how many it dropped.
+// Readers keep the slices they hold; the kept entries move to a new array
+// so the old one is freed once they are done.
+func (l *feedLog) trim(first uint64) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id >= first })
+	if k > 0 {
+		l.entries = slices.Clone(l.entries[k:])
+		l.base += k
+	}
+	return k
 }
 
 // index is the index of the first entry with id > token.
 func (l *feedLog) index(token uint64) int {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	return sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id > token })
+	return l.base + sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id > token })
 }
 
 // NewFeed checks cfg.
@@ -147,6 +177,9 @@ func NewFeed(cfg FeedConfig) (*Feed, error) {
 	if cfg.MaxBackoff < cfg.MinBackoff {
 		cfg.MaxBackoff = max(30*time.Second, cfg.MinBackoff)
 	}
+	if cfg.TrimInterval <= 0 {
+		cfg.TrimInterval = time.Minute
+	}
 	return &Feed{cfg: cfg, log: cfg.Logger, contests: map[string]*feedLog{}, ready: make(chan struct{})}, nil
 }
 
@@ -167,6 +200,14 @@ func (f *Feed) Delivered() uint64 { return f.delivered.Load() }
 // where it stopped: a feed that gave up would answer its readers 503, or
 // stop growing, until the process restarted.
 func (f *Feed) Run(ctx context.Context) error {
+	if ss, ok := f.cfg.Bus.(StreamStart); ok {
+		done := make(chan struct{})
+		defer func() { <-done }()
+		go func() {
+			defer close(done)
+			f.trimLoop(ctx, ss)
+		}()
+	}
 	for attempt := 0; ; attempt++ {
 		from := f.position.Load()
 		err := f.consume(ctx)
@@ -190,6 +231,48 @@ func (f *Feed) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// trimLoop drops, every TrimInterval, the notifications the stream has
+// discarded, so that the feed holds what the stream holds: its retention
+// (--history-max-*) bounds the feed's memory, and a node serves what a node
+// started now would serve.
+func (f *Feed) trimLoop(ctx context.Context, ss StreamStart) {
+	t := time.NewTicker(f.cfg.TrimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		first, err := ss.FirstID(ctx)
+		if err != nil {
+			continue // the consumer's retries report an unreadable stream
+		}
+		f.trim(first)
+	}
+}
+
+// trim drops every contest's notifications with id < first and returns how
+// many it dropped. A contest's log stays (empty) for its live readers.
+func (f *Feed) trim(first uint64) int {
+	f.mu.RLock()
+	logs := make([]*feedLog, 0, len(f.contests))
+	for _, l := range f.contests {
+		logs = append(logs, l)
+	}
+	f.mu.RUnlock()
+	n := 0
+	for _, l := range logs {
+		n += l.trim(first)
+	}
+	f.trimmed.Add(uint64(n))
+	return n
+}
+
+// Trimmed is the number of notifications dropped because the stream no
+// longer holds them.
+func (f *Feed) Trimmed() uint64 { return f.trimmed.Load() }
 
 // consume reads the stream after the newest position taken until ctx ends
 // or the stream fails.
@@ -341,8 +424,8 @@ func (f *Feed) stream(ctx context.Context, w http.ResponseWriter, l *feedLog, i 
 		return err == nil
 	}
 	for {
-		es, grew := l.after(i)
-		i += len(es)
+		es, next, grew := l.after(i)
+		i = next
 		n := 0
 		for k := range es {
 			e := &es[k]

@@ -480,6 +480,20 @@ func (b *Bus) LastID(ctx context.Context) (uint64, error) {
 	return info.State.LastSeq, nil
 }
 
+// FirstID is the id of the oldest stored event: every id below it was
+// discarded by the stream's limits (or never used). On an empty stream it
+// is one past LastID.
+func (b *Bus) FirstID(ctx context.Context) (uint64, error) {
+	info, err := b.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("natsbus: stream info: %w", err)
+	}
+	if info.State.Msgs == 0 {
+		return info.State.LastSeq + 1, nil
+	}
+	return info.State.FirstSeq, nil
+}
+
 // decode turns a stored message into an event, checking that the subject
 // and the event's channel agree.
 func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*protocol.Event, error) {

@@ -400,3 +400,27 @@ func TestPublishBatchAfterDeadline(t *testing.T) {
 		t.Fatalf("the stream moved from %d to %d", before, after)
 	}
 }
+
+// TestFirstID: the oldest stored id, one past the newest on an empty
+// stream, and past what the stream's limits discarded.
+func TestFirstID(t *testing.T) {
+	b := open(t, Config{MaxMsgs: 3})
+	first := func() uint64 {
+		t.Helper()
+		id, err := b.FirstID(ctxT(t))
+		if err != nil {
+			t.Fatalf("FirstID: %v", err)
+		}
+		return id
+	}
+	if got := first(); got != 1 {
+		t.Fatalf("empty stream: FirstID %d, want 1", got)
+	}
+	var ids []uint64
+	for range 5 {
+		ids = append(ids, pub(t, b, "/contest/c1", `{}`))
+	}
+	if got := first(); got != ids[2] {
+		t.Fatalf("after 5 events in a 3-event stream: FirstID %d, want %d", got, ids[2])
+	}
+}

@@ -1,0 +1,148 @@
+package ccs_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/arenacast/arenacast/broadcaster/ccs"
+	"github.com/arenacast/arenacast/broadcaster/natsbus"
+	"github.com/arenacast/arenacast/protocol"
+)
+
+// signalHandler is a slog.Handler that reports each record whose message
+// contains substr on ch (without blocking), and drops every record.
+type signalHandler struct {
+	substr string
+	ch     chan string
+}
+
+func (h signalHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h signalHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h signalHandler) WithGroup(string) slog.Handler            { return h }
+func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, h.substr) {
+		select {
+		case h.ch <- r.Message:
+		default:
+		}
+	}
+	return nil
+}
+
+// TestFeedRetriesTheStream: a feed started while the stream cannot be read
+// (here: deleted) logs it, tries again, and serves once the stream is back,
+// instead of staying unready until the process restarts.
+func TestFeedRetriesTheStream(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	bus, err := natsbus.Open(ctx, natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("natsbus.Open: %v", err)
+	}
+	t.Cleanup(bus.Close)
+	if err := bus.JetStream().DeleteStream(ctx, "ARENACAST"); err != nil {
+		t.Fatal(err)
+	}
+
+	retried := make(chan string, 1)
+	node := startFeedUnready(t, bus, func(c *ccs.FeedConfig) {
+		c.Logger = slog.New(signalHandler{substr: "retrying", ch: retried})
+		c.MinBackoff, c.MaxBackoff = time.Millisecond, 20*time.Millisecond
+	})
+	select {
+	case <-retried:
+	case <-ctx.Done():
+		t.Fatal("the feed did not report the unreadable stream")
+	}
+	select {
+	case <-node.feed.Ready():
+		t.Fatal("ready without a stream")
+	default:
+	}
+
+	// The stream comes back (another client creates it), with a notification.
+	bus2, err := natsbus.Open(ctx, natsbus.Config{URL: bus.ClientURL(), MaxAge: time.Hour})
+	if err != nil {
+		t.Fatalf("natsbus.Open: %v", err)
+	}
+	defer bus2.Close()
+	publishNotification(t, bus2, `{"type":"contests","id":"wf","data":{"id":"wf","name":"World Finals"},"token":"t1"}`)
+	select {
+	case <-node.feed.Ready():
+	case <-ctx.Done():
+		t.Fatal("the feed did not become ready once the stream was back")
+	}
+	waitUntil(t, "the notification served", func() bool { return node.count(t, "?stream=false", "") == 1 })
+}
+
+// publishNotification puts one followed notification line of contest wf on
+// the stream, public, as a Follower would.
+func publishNotification(t *testing.T, bus *natsbus.Bus, line string) uint64 {
+	t.Helper()
+	n, err := ccs.ParseNotification([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &protocol.Event{Type: ccs.EventType(n.Type), Channel: "/contest/wf", Public: true, Data: json.RawMessage(line)}
+	if err := ev.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	id, err := bus.Publish(ctx, ev)
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	return id
+}
+
+// TestFeedHoldsWhatTheStreamHolds: notifications the stream's limits
+// discard leave the served feed too (its memory is the stream's retention),
+// and a reader connected before goes on receiving new ones.
+func TestFeedHoldsWhatTheStreamHolds(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	bus, err := natsbus.Open(ctx, natsbus.Config{DataDir: t.TempDir(), MaxAge: time.Hour, MaxMsgs: 3})
+	if err != nil {
+		t.Fatalf("natsbus.Open: %v", err)
+	}
+	t.Cleanup(bus.Close)
+	node := startFeed(t, bus, time.Hour, func(c *ccs.FeedConfig) { c.TrimInterval = 5 * time.Millisecond })
+	problem := func(i int) string { return `{"type":"problems","id":"p` + itoa(i) + `","data":{"id":"p` + itoa(i) + `"}}` }
+	ids := []uint64{publishNotification(t, bus, problem(0))}
+	waitUntil(t, "the contest's feed", func() bool { return node.count(t, "?stream=false", "") == 1 })
+	live := node.get(t, ctx, "wf", "", "")
+	defer live.Body.Close()
+	lines := bufio.NewScanner(live.Body)
+	expectLive := func(i int) {
+		t.Helper()
+		for lines.Scan() {
+			if len(lines.Bytes()) == 0 {
+				continue // a keep-alive newline
+			}
+			if want := `"id":"p` + itoa(i) + `"`; !strings.Contains(lines.Text(), want) {
+				t.Fatalf("live line = %s, want %s", lines.Text(), want)
+			}
+			return
+		}
+		t.Fatalf("live reader ended before p%d: %v", i, lines.Err())
+	}
+	expectLive(0)
+	for i := 1; i < 5; i++ {
+		ids = append(ids, publishNotification(t, bus, problem(i)))
+		expectLive(i)
+	}
+	waitUntil(t, "two notifications trimmed", func() bool { return node.feed.Trimmed() == 2 })
+	got := node.readAll(t, "?stream=false", "")
+	if len(got) != 3 || !strings.Contains(string(got[0]), `"token":"`+protocol.IDString(ids[2])+`"`) {
+		t.Fatalf("served after the trim: %q, want the last 3 notifications", got)
+	}
+	// The reader from before the trim goes on with the next notification.
+	publishNotification(t, bus, problem(5))
+	expectLive(5)
+}
