@@ -113,7 +113,9 @@ func TestFeedHoldsWhatTheStreamHolds(t *testing.T) {
 	}
 	t.Cleanup(bus.Close)
 	node := startFeed(t, bus, time.Hour, func(c *ccs.FeedConfig) { c.TrimInterval = 5 * time.Millisecond })
-	problem := func(i int) string { return `{"type":"problems","id":"p` + itoa(i) + `","data":{"id":"p` + itoa(i) + `"}}` }
+	problem := func(i int) string {
+		return `{"type":"problems","id":"p` + itoa(i) + `","data":{"id":"p` + itoa(i) + `"}}`
+	}
 	ids := []uint64{publishNotification(t, bus, problem(0))}
 	waitUntil(t, "the contest's feed", func() bool { return node.count(t, "?stream=false", "") == 1 })
 	live := node.get(t, ctx, "wf", "", "")
