@@ -196,7 +196,8 @@ func (f *Feed) Delivered() uint64 { return f.delivered.Load() }
 // Run consumes the stream from its start until ctx ends, and returns nil
 // then. When the stream cannot be read (its position, or a consumer on it:
 // a JetStream cluster electing its leader, NATS restarting), Run logs it and
-// tries again after a backoff (MinBackoff doubling to MaxBackoff), from
+// tries again after a backoff (MinBackoff doubling to MaxBackoff, with
+// jitter), from
 // where it stopped: a feed that gave up would answer its readers 503, or
 // stop growing, until the process restarted.
 func (f *Feed) Run(ctx context.Context) error {
@@ -220,14 +221,10 @@ func (f *Feed) Run(ctx context.Context) error {
 		if err == nil {
 			err = errors.New("the stream's consumer ended")
 		}
-		wait := min(f.cfg.MinBackoff<<min(attempt, 20), f.cfg.MaxBackoff)
+		wait := backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, attempt)
 		f.log.Warn("ccs feed: cannot read the stream; retrying", "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -170,25 +169,13 @@ func (f *Follower) Run(ctx context.Context) error {
 			attempt = 0
 		}
 		f.log.Info("ccs feed disconnected; reconnecting", "err", err, "since_token", f.lastToken != "")
-		wait := f.backoff(attempt)
+		wait := backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, attempt)
 		attempt++
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 	}
 	return nil
-}
-
-func (f *Follower) backoff(attempt int) time.Duration {
-	d := f.cfg.MinBackoff << min(attempt, 20)
-	if d > f.cfg.MaxBackoff || d <= 0 {
-		d = f.cfg.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // restore replays the contest channel: every notification published before
@@ -398,12 +385,8 @@ func (f *Follower) publish(ctx context.Context, p *Publication) error {
 			return ctx.Err()
 		}
 		f.log.Warn("publishing a notification failed; retrying", "type", p.Event.Type, "err", err)
-		t := time.NewTimer(f.backoff(attempt))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleepCtx(ctx, backoff(f.cfg.MinBackoff, f.cfg.MaxBackoff, attempt)) {
 			return ctx.Err()
-		case <-t.C:
 		}
 	}
 }
