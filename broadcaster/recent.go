@@ -26,7 +26,7 @@ import (
 // serving many contests over weeks does not keep every channel it ever saw.
 type recentLog struct {
 	perRoute  int // ring capacity; static
-	budget    int // total bytes held (eventCost), static; <= 0: unbounded
+	budget    int // total bytes held (packedCost), static; <= 0: unbounded
 	maxRoutes int // rings held at most; static after New; <= 0: unbounded
 	// now is the clock that dates each ring's last event (for sweep);
 	// evicted counts the rings dropped. Static after New; may be nil.
@@ -38,7 +38,7 @@ type recentLog struct {
 	last   uint64       // the newest position seen
 	routes map[string]*eventRing
 	// lru lists the rings from least to most recently added to; size is
-	// the eventCost of everything held; dropped is the newest id of any
+	// the packedCost of everything held; dropped is the newest id of any
 	// ring dropped to stay within the budget.
 	lru     lruList[eventRing, *eventRing]
 	size    int
@@ -57,12 +57,18 @@ type eventRing struct {
 	lruLinks[eventRing] // in recentLog.lru
 }
 
-// eventCost approximates the memory an event in the log holds: its packed
-// buffer (recent_pack.go) and ring slot, and the allocator's rounding.
-func eventCost(ev *protocol.Event) int { return packedCost(packedLen(ev)) }
-
-// packedCost is eventCost for a packed buffer of n bytes.
+// packedCost approximates the memory an event in the log holds, packed
+// into n bytes (recent_pack.go): the buffer, its ring slot and the
+// allocator's rounding.
 func packedCost(n int) int { return n + 48 }
+
+// heldEventCost approximates the memory a *protocol.Event held as such
+// (the snapshot cache's opaque views) keeps alive: the stored message its
+// data is a slice of (protocol.DecodeEventKeep: data, channel, type, user
+// and the object around them), the channel's own copy, and the Event.
+func heldEventCost(ev *protocol.Event) int {
+	return len(ev.Data) + 2*len(ev.Channel) + len(ev.Type) + len(ev.User) + 256
+}
 
 func newRecentLog(perRoute, budget int) *recentLog {
 	return &recentLog{perRoute: perRoute, budget: budget, routes: make(map[string]*eventRing)}
@@ -186,6 +192,21 @@ func (l *recentLog) replay(route string, after, upTo uint64) ([]*protocol.Event,
 	if l.perRoute <= 0 {
 		return nil, false
 	}
+	picked, ok := l.pick(route, after, upTo)
+	// Unpack after the lock: a resume storm's allocations must not hold up
+	// add (the node's consumer). Packed buffers are never changed.
+	var out []*protocol.Event
+	if len(picked) > 0 {
+		out = make([]*protocol.Event, len(picked))
+		for i, b := range picked {
+			out[i] = unpackEvent(b)
+		}
+	}
+	return out, ok
+}
+
+// pick is replay's part under the lock: the packed events it returns.
+func (l *recentLog) pick(route string, after, upTo uint64) ([][]byte, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.from == 0 || after+1 < l.from || after > upTo {
@@ -201,13 +222,13 @@ func (l *recentLog) replay(route string, after, upTo uint64) ([]*protocol.Event,
 	if after < r.evicted {
 		return nil, false
 	}
-	var out []*protocol.Event
+	var picked [][]byte
 	n := len(r.evs)
 	for i := 0; i < n; i++ {
 		b := r.evs[(r.head+i)%n]
 		if id := packedID(b); id > after && id <= upTo {
-			out = append(out, unpackEvent(b))
+			picked = append(picked, b)
 		}
 	}
-	return out, true
+	return picked, true
 }

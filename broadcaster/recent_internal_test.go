@@ -96,7 +96,7 @@ func TestPassedCountsLiveGaps(t *testing.T) {
 // on the dropped channel and on one that comes back.
 func TestRecentLogBudget(t *testing.T) {
 	ev := func(id uint64, ch string) *protocol.Event { return &protocol.Event{ID: id, Channel: ch} }
-	cost := eventCost(ev(1, "/contest/a"))
+	cost := packedCost(packedLen(ev(1, "/contest/a")))
 	l := newRecentLog(10, 3*cost) // three events fit
 	l.start(1)
 	l.add(ev(1, "/contest/a"))

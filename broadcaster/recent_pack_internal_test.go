@@ -70,8 +70,21 @@ func TestPackEvent(t *testing.T) {
 	}
 }
 
-// TestRecentReplayIsACopy: an event a replay returns shares nothing that
-// its receiver can change with the log: appending to its data or changing
+// TestUnpackCutsCapacity: appending to an unpacked event's data copies it
+// instead of writing past its end into the packed buffer (here, a buffer
+// with room after it).
+func TestUnpackCutsCapacity(t *testing.T) {
+	b := packEvent(&protocol.Event{ID: 1, Type: "run_update", Channel: "/contest/a", Data: json.RawMessage(`{"a":1}`)})
+	n := len(b)
+	b = append(b, "XYZ"...)[:n]
+	ev := unpackEvent(b)
+	_ = append(ev.Data, "!!!"...)
+	if got := string(b[n : n+3]); got != "XYZ" {
+		t.Fatalf("the bytes after the packed event became %q", got)
+	}
+}
+
+// TestRecentReplayIsACopy: an event a replay returns is its own: changing
 // its fields leaves the next replay as it was.
 func TestRecentReplayIsACopy(t *testing.T) {
 	l := newRecentLog(10, 0)
@@ -81,7 +94,6 @@ func TestRecentReplayIsACopy(t *testing.T) {
 	if !ok || len(first) != 1 {
 		t.Fatalf("replay = %d events, %v", len(first), ok)
 	}
-	_ = append(first[0].Data, `,"b":2}`...)
 	first[0].Type, first[0].Public = "changed", true
 	again, _ := l.replay("/contest/a", 0, 1)
 	if len(again) != 1 || string(again[0].Data) != `{"a":1}` || again[0].Type != "run_update" || again[0].Public {

@@ -318,11 +318,18 @@ func TestNodeStopResume(t *testing.T) {
 	var ids []uint64
 	pubDone := make(chan struct{})
 	stopAt := make(chan struct{})
+	stopped := make(chan struct{})
+	var stopOnce sync.Once
+	stop := func() { stopOnce.Do(func() { close(stopped) }) }
+	t.Cleanup(stop) // a failing test must not leave the publisher waiting
 	go func() {
 		defer close(pubDone)
 		for i := range total {
-			if i == 100 {
-				close(stopAt)
+			switch i {
+			case 100:
+				close(stopAt) // events keep coming while b stops...
+			case 150:
+				<-stopped // ...and the rest surely after: there is something to resume
 			}
 			id := a.publish("clarification", "/contest/c1", "", true, `{}`)
 			mu.Lock()
@@ -350,6 +357,7 @@ func TestNodeStopResume(t *testing.T) {
 		}
 	}
 	b.close() // clients see 4000 (WebSocket) or the close event (SSE)
+	stop()
 	for name, s := range streams {
 		for _, m := range s.drain() {
 			add(name, m)

@@ -41,7 +41,7 @@ const boardLookback = 1_000_000
 // holds no entry for must be searched past (as recentLog.dropped). So
 // forgetting costs a search, never a wrong snapshot.
 type snapshotCache struct {
-	budget    int // bytes (eventCost, Board.Size) of the views held; <= 0: unbounded; static
+	budget    int // bytes (heldEventCost, Board.Size) of the views held; <= 0: unbounded; static
 	maxRoutes int // entries held at most (channels with subscribers excepted); <= 0: unbounded; static after New
 	// inUse reports whether the node has subscribers on a routing channel
 	// (whose boards are not dropped for the budget); nil: none ever. Static.
@@ -103,7 +103,7 @@ func (v *viewState) cost() int {
 	if v.kv != nil {
 		return v.kv.b.Size()
 	}
-	return eventCost(v.ev)
+	return heldEventCost(v.ev)
 }
 
 // keyedView is a keyed board and what its deliveries need.
