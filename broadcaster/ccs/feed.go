@@ -70,6 +70,9 @@ type Feed struct {
 	readers   atomic.Int64
 	delivered atomic.Uint64
 	trimmed   atomic.Uint64
+	// startFirst is the stream's oldest id when the feed first read it
+	// (0: unknown): notifications before it were discarded unseen.
+	startFirst atomic.Uint64
 }
 
 // entryKind says how an entry relates to the notification it carries.
@@ -116,6 +119,7 @@ type feedLog struct {
 	mu      sync.RWMutex
 	entries []entry       // guarded by mu
 	base    int           // guarded by mu; entries[0] is at position base
+	trimmed uint64        // guarded by mu; id of the newest entry trimmed (0: none)
 	grew    chan struct{} // guarded by mu; closed (and replaced) when entries grow
 }
 
@@ -136,6 +140,14 @@ func (l *feedLog) after(i int) ([]entry, int, <-chan struct{}) {
 	return l.entries[j:len(l.entries):len(l.entries)], l.base + len(l.entries), l.grew
 }
 
+// held reports whether the log holds any entry, and the id of the newest
+// entry trimmed from it (0: none).
+func (l *feedLog) held() (bool, uint64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.entries) > 0, l.trimmed
+}
+
 // trim drops the entries with id < first and returns how many it dropped.
 // Readers keep the slices they hold; the kept entries move to a new array
 // so the old one is freed once they are done.
@@ -144,6 +156,7 @@ func (l *feedLog) trim(first uint64) int {
 	defer l.mu.Unlock()
 	k := sort.Search(len(l.entries), func(i int) bool { return l.entries[i].id >= first })
 	if k > 0 {
+		l.trimmed = l.entries[k-1].id
 		l.entries = slices.Clone(l.entries[k:])
 		l.base += k
 	}
@@ -197,9 +210,8 @@ func (f *Feed) Delivered() uint64 { return f.delivered.Load() }
 // then. When the stream cannot be read (its position, or a consumer on it:
 // a JetStream cluster electing its leader, NATS restarting), Run logs it and
 // tries again after a backoff (MinBackoff doubling to MaxBackoff, with
-// jitter), from
-// where it stopped: a feed that gave up would answer its readers 503, or
-// stop growing, until the process restarted.
+// jitter), from where it stopped: a feed that gave up would answer its
+// readers 503, or stop growing, until the process restarted.
 func (f *Feed) Run(ctx context.Context) error {
 	if ss, ok := f.cfg.Bus.(StreamStart); ok {
 		done := make(chan struct{})
@@ -210,12 +222,12 @@ func (f *Feed) Run(ctx context.Context) error {
 		}()
 	}
 	for attempt := 0; ; attempt++ {
-		from := f.position.Load()
+		from, began := f.position.Load(), time.Now()
 		err := f.consume(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if f.position.Load() != from {
+		if f.position.Load() != from || time.Since(began) >= f.cfg.MaxBackoff {
 			attempt = 0 // it ran for a while: start the backoff over
 		}
 		if err == nil {
@@ -277,6 +289,11 @@ func (f *Feed) consume(ctx context.Context) error {
 	last, err := f.cfg.Bus.LastID(ctx)
 	if err != nil {
 		return fmt.Errorf("reading the stream position: %w", err)
+	}
+	if ss, ok := f.cfg.Bus.(StreamStart); ok && f.startFirst.Load() == 0 {
+		if first, err := ss.FirstID(ctx); err == nil {
+			f.startFirst.Store(first)
+		}
 	}
 	after := f.position.Load()
 	f.passed(after, last)
@@ -380,8 +397,22 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := f.contest(alias)
-	if l == nil {
+	var holds bool
+	var trimmed uint64
+	if l != nil {
+		holds, trimmed = l.held()
+	}
+	if !holds {
+		// Also a contest whose notifications were all trimmed: a node
+		// started now would not know it either.
 		ccsError(w, http.StatusNotFound, "no followed feed for this contest")
+		return
+	}
+	// A reader whose token is older than a notification the stream has
+	// discarded may have missed it: it reads from the start (the CCS
+	// Contest API's answer to a token the feed cannot continue from).
+	if floor := max(trimmed, f.startFirst.Load()-min(f.startFirst.Load(), 1)); q.Get("since_token") != "" && after < floor {
+		ccsError(w, http.StatusBadRequest, "since_token is older than what this feed still holds; read it from the start")
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

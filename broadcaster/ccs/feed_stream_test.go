@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -144,7 +146,51 @@ func TestFeedHoldsWhatTheStreamHolds(t *testing.T) {
 	if len(got) != 3 || !strings.Contains(string(got[0]), `"token":"`+protocol.IDString(ids[2])+`"`) {
 		t.Fatalf("served after the trim: %q, want the last 3 notifications", got)
 	}
+	// A token before a trimmed notification may have missed it: 400, read
+	// from the start. From the newest trimmed one on, nothing is missing.
+	// A node started now, which never saw the discarded ones, answers the same.
+	fresh := startFeed(t, bus, time.Hour)
+	for _, n := range []struct {
+		name string
+		node *feedNode
+	}{{"trimmed", node}, {"started after", fresh}} {
+		for _, tc := range []struct {
+			token  uint64
+			status int
+			lines  int
+		}{
+			{ids[0], http.StatusBadRequest, 0},
+			{ids[1], http.StatusOK, 3},
+			{ids[3], http.StatusOK, 1},
+		} {
+			resp := n.node.get(t, ctx, "wf", "?stream=false&since_token="+protocol.IDString(tc.token), "")
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || (tc.status == http.StatusOK && strings.Count(string(body), "\n") != tc.lines) {
+				t.Errorf("%s node, since_token %d: %d %q, want %d with %d lines", n.name, tc.token, resp.StatusCode, body, tc.status, tc.lines)
+			}
+		}
+	}
 	// The reader from before the trim goes on with the next notification.
 	publishNotification(t, bus, problem(5))
 	expectLive(5)
+
+	// Once the stream holds none of the contest's notifications, the
+	// contest is unknown here too, as on a node started then: 404.
+	for range 3 {
+		ev := &protocol.Event{Type: "run_update", Channel: "/contest/other", Public: true, Data: json.RawMessage(`{}`)}
+		if err := ev.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bus.Publish(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "every notification trimmed", func() bool { return node.feed.Trimmed() == 6 })
+	if resp := node.get(t, ctx, "wf", "?stream=false", ""); resp.StatusCode != http.StatusNotFound {
+		resp.Body.Close()
+		t.Fatalf("a contest trimmed to nothing: %d, want 404", resp.StatusCode)
+	} else {
+		resp.Body.Close()
+	}
 }

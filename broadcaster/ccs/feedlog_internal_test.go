@@ -20,7 +20,8 @@ func TestFeedLogTrim(t *testing.T) {
 		}
 		return out
 	}
-	ahead := l.index(2) // a reader that has sent 1 and 2
+	at := l.index(2)    // a reader that has sent 1 and 2
+	ahead := l.index(3) // and one that has sent 3 too
 	if n := l.trim(3); n != 2 {
 		t.Fatalf("trim(3) dropped %d, want 2", n)
 	}
@@ -30,7 +31,8 @@ func TestFeedLogTrim(t *testing.T) {
 		want     []uint64
 		wantNext int
 	}{
-		{"reader at the trim", ahead, []uint64{3, 4, 5}, 5},
+		{"reader at the trim", at, []uint64{3, 4, 5}, 5},
+		{"reader ahead of the trim", ahead, []uint64{4, 5}, 5},
 		{"reader behind the trim", 0, []uint64{3, 4, 5}, 5},
 		{"since_token 0", l.index(0), []uint64{3, 4, 5}, 5},
 		{"since_token 4", l.index(4), []uint64{5}, 5},
@@ -40,6 +42,9 @@ func TestFeedLogTrim(t *testing.T) {
 		if got := ids(es); !slices.Equal(got, tc.want) || next != tc.wantNext {
 			t.Errorf("%s: after(%d) = %v, next %d; want %v, %d", tc.name, tc.pos, got, next, tc.want, tc.wantNext)
 		}
+	}
+	if holds, trimmed := l.held(); !holds || trimmed != 2 {
+		t.Errorf("held() = %v, %d; want true, 2", holds, trimmed)
 	}
 	if n := l.trim(3); n != 0 {
 		t.Errorf("trim(3) again dropped %d", n)

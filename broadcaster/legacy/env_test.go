@@ -124,8 +124,6 @@ func (f *frontend) validate(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(a)
 }
 
-// node is one broadcaster node with the legacy adapter mounted as serve
-// mounts it: /events/ wrapped, /broadcast/ and /deauthenticate/ beside.
 // waitUntil polls cond until it holds, failing the test after a deadline
 // generous for a busy machine under -race.
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -139,6 +137,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// node is one broadcaster node with the legacy adapter mounted as serve
+// mounts it: /events/ wrapped, /broadcast/ and /deauthenticate/ beside.
 type node struct {
 	t       *testing.T
 	bus     *natsbus.Bus

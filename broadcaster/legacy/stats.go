@@ -19,7 +19,9 @@ type Stats struct {
 	Refused map[string]uint64
 	// ValidateAsked counts calls to the platform's validateFilter;
 	// ValidateReused the connections answered by a cached answer or by a
-	// call already in flight for the same credential and filters.
+	// call already in flight for the same credential and filters. A client
+	// that leaves while waiting for a call in flight counts as reused, and
+	// as refused for platform_error (504).
 	ValidateAsked, ValidateReused uint64
 	// Broadcasts counts POST /broadcast/ requests by result: published,
 	// refused (4xx: credential, method, size, malformed envelope) and

@@ -11,7 +11,7 @@ import (
 type LegacySource interface{ Stats() legacy.Stats }
 
 // Legacy is a prometheus.Collector for the omegaUp drop-in's counters
-// (package legacy), registered beside the node's when --legacy-frontend
+// (package legacy), registered beside the node's when --legacy-frontend-url
 // is set: how much of a platform still connects and publishes the legacy
 // way, and how its validateFilter answers.
 type Legacy struct {
