@@ -228,3 +228,39 @@ func TestLegacyCollector(t *testing.T) {
 		}
 	}
 }
+
+// feedStats is a fixed metrics.FeedSource.
+type feedStats struct {
+	ready              chan struct{}
+	readers            int
+	delivered, trimmed uint64
+}
+
+func (f feedStats) Ready() <-chan struct{} { return f.ready }
+func (f feedStats) Readers() int           { return f.readers }
+func (f feedStats) Delivered() uint64      { return f.delivered }
+func (f feedStats) Trimmed() uint64        { return f.trimmed }
+
+// TestCCSFeedCollector: the feed's readiness and counters, before and
+// after it is ready.
+func TestCCSFeedCollector(t *testing.T) {
+	src := feedStats{ready: make(chan struct{}), readers: 2, delivered: 30, trimmed: 4}
+	for _, ready := range []bool{false, true} {
+		if ready {
+			close(src.ready)
+		}
+		mfs := gather(t, metrics.NewCCSFeed(src))
+		want := map[string]float64{
+			"arenacast_ccs_feed_ready": 0, "arenacast_ccs_feed_readers": 2,
+			"arenacast_ccs_feed_lines_total": 30, "arenacast_ccs_feed_trimmed_total": 4,
+		}
+		if ready {
+			want["arenacast_ccs_feed_ready"] = 1
+		}
+		for name, w := range want {
+			if got, ok := value(mfs, name); !ok || got != w {
+				t.Errorf("ready %v: %s = %v (present %v), want %v", ready, name, got, ok, w)
+			}
+		}
+	}
+}

@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,7 +30,8 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 	served := make(chan int, 1)
 	go func() {
 		served <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--addr-file", addrFile, "--nats-listen", "127.0.0.1:0",
-			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms", "--ccs-feed"}, &serveOut, &serveOut)
+			"--data-dir", filepath.Join(dir, "data"), "--keys", keys, "--shutdown-drain", "10ms", "--ccs-feed",
+			"--metrics-listen", "127.0.0.1:0"}, &serveOut, &serveOut)
 	}()
 	natsRe := regexp.MustCompile(`url=(nats://127\.0\.0\.1:\d+)`)
 	var addr, natsURL string
@@ -67,7 +70,9 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 	want += len(withheld)
 	fake := ccsfake.NewServer(feed, ccsfake.ServerConfig{Username: "cds", Password: "pw", DropEvery: 30, Seed: 1})
 	hs := httptest.NewServer(fake)
-	defer hs.Close()
+	// Stop the follower first: Close waits for its open feed request (a
+	// failing check would otherwise hang here).
+	defer func() { stop(); hs.Close() }()
 
 	var followOut syncBuffer
 	followed := make(chan int, 1)
@@ -105,6 +110,21 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 		default:
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	// The served lines are on /metrics (each count() above read them all).
+	mm := regexp.MustCompile(`"metrics listening" addr=(\S+)`).FindStringSubmatch(serveOut.String())
+	if mm == nil {
+		t.Fatalf("no metrics address in the log: %s", serveOut.String())
+	}
+	resp, err := http.Get("http://" + mm[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if lines := regexp.MustCompile(`(?m)^arenacast_ccs_feed_lines_total (\d+)$`).FindSubmatch(body); lines == nil || string(lines[1]) == "0" ||
+		!strings.Contains(string(body), "arenacast_ccs_feed_ready 1") {
+		t.Fatalf("/metrics without the feed's lines and readiness: %.2000s", body)
 	}
 	if regexp.MustCompile(`pw\b`).MatchString(followOut.String()) {
 		t.Fatalf("the follower logged the CCS password: %s", followOut.String())

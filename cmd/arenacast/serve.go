@@ -413,6 +413,9 @@ func (c *Serve) Run(ctx context.Context) error {
 		if legacyAdapter != nil {
 			extra = append(extra, metrics.NewLegacy(legacyAdapter))
 		}
+		if feed != nil {
+			extra = append(extra, metrics.NewCCSFeed(feed))
+		}
 		ms, err := startMetrics(c.metricsListen, srv, c.bus, c.pprof, log, extra...)
 		if err != nil {
 			return err
