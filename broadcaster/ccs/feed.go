@@ -411,7 +411,8 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A reader whose token is older than a notification the stream has
 	// discarded may have missed it: it reads from the start (the CCS
 	// Contest API's answer to a token the feed cannot continue from).
-	if floor := max(trimmed, f.startFirst.Load()-min(f.startFirst.Load(), 1)); q.Get("since_token") != "" && after < floor {
+	sf := f.startFirst.Load()
+	if floor := max(trimmed, sf-min(sf, 1)); q.Get("since_token") != "" && after < floor {
 		ccsError(w, http.StatusBadRequest, "since_token is older than what this feed still holds; read it from the start")
 		return
 	}
