@@ -13,6 +13,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/broadcaster/ccs"
 	"github.com/arenacast/arenacast/broadcaster/legacy"
 	"github.com/arenacast/arenacast/broadcaster/metrics"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
@@ -261,6 +262,36 @@ func TestCCSFeedCollector(t *testing.T) {
 			if got, ok := value(mfs, name); !ok || got != w {
 				t.Errorf("ready %v: %s = %v (present %v), want %v", ready, name, got, ok, w)
 			}
+		}
+	}
+}
+
+// followerStats is a fixed metrics.FollowerSource.
+type followerStats ccs.FollowerStats
+
+func (s followerStats) Stats() ccs.FollowerStats { return ccs.FollowerStats(s) }
+
+// TestCCSFollowerCollector: every counter of ccs.FollowerStats is exported
+// under its name, with the contest label.
+func TestCCSFollowerCollector(t *testing.T) {
+	src := followerStats{Connects: 1, Disconnects: 2, Notifications: 3, Repeats: 4, Published: 5, Duplicates: 6, Malformed: 7, Oversize: 8}
+	mfs := gather(t, metrics.NewCCSFollower(src, "wf"))
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"arenacast_ccs_follow_connects_total", nil, 1},
+		{"arenacast_ccs_follow_disconnects_total", nil, 2},
+		{"arenacast_ccs_follow_notifications_total", nil, 3},
+		{"arenacast_ccs_follow_repeats_total", nil, 4},
+		{"arenacast_ccs_follow_published_total", nil, 5},
+		{"arenacast_ccs_follow_duplicates_total", nil, 6},
+		{"arenacast_ccs_follow_skipped_total", []string{"reason", "malformed"}, 7},
+		{"arenacast_ccs_follow_skipped_total", []string{"reason", "oversize"}, 8},
+	} {
+		if got, ok := value(mfs, c.name, append([]string{"contest", "wf"}, c.labels...)...); !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/arenacast/arenacast/broadcaster/ccs"
+	"github.com/arenacast/arenacast/broadcaster/metrics"
 	"github.com/arenacast/arenacast/broadcaster/natsbus"
 )
 
@@ -25,6 +26,7 @@ type CCSFollow struct {
 	minBackoff, maxBackoff, idle     time.Duration
 	maxEvent                         int
 	logFormat, logLevel              string
+	metricsListen                    string // "" : no /metrics
 	printOnly                        bool
 	natsAuth                         natsAuthFlags // --nats-url's credentials and TLS
 
@@ -52,6 +54,7 @@ func (c *CCSFollow) ParseFlags(_ context.Context, args []string) error {
 	maxEvent := e.Int("max-event-size", 64<<10, "largest event in bytes (the nodes' --max-event-size); larger notifications are counted and skipped")
 	logFormat := e.String("log-format", "text", "log format: text or json")
 	logLevel := e.String("log-level", "info", "log level: debug, info, warn, error")
+	metricsListen := e.String("metrics-listen", "", "serve Prometheus /metrics (arenacast_ccs_follow_*) on this address, e.g. 127.0.0.1:9481 (empty: off)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -80,7 +83,7 @@ func (c *CCSFollow) ParseFlags(_ context.Context, args []string) error {
 	c.feedURL, c.user, c.password, c.contest = *feedURL, *user, *password, *contest
 	c.natsURL, c.prefix, c.stream = *natsURL, *prefix, *stream
 	c.minBackoff, c.maxBackoff, c.idle, c.maxEvent = *minBackoff, *maxBackoff, *idle, *maxEvent
-	c.logFormat, c.logLevel = *logFormat, *logLevel
+	c.logFormat, c.logLevel, c.metricsListen = *logFormat, *logLevel, *metricsListen
 	if c.feedURL == "" || c.contest == "" || c.natsURL == "" {
 		return errors.New("--feed-url, --contest and --nats-url are required")
 	}
@@ -113,6 +116,13 @@ func (c *CCSFollow) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		return err
+	}
+	if c.metricsListen != "" {
+		ms, err := listenMetrics(c.metricsListen, false, log, metrics.NewCCSFollower(f, c.contest))
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
 	}
 	log.Info("following a CCS event feed", "contest", c.contest)
 	err = f.Run(ctx)

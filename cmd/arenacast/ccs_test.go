@@ -79,7 +79,8 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 	t.Setenv("ARENACAST_CCS_PASSWORD", "pw")
 	go func() {
 		followed <- run(ctx, []string{"ccs-follow", "--feed-url", hs.URL + "/api/contests/wf/event-feed", "--ccs-user", "cds",
-			"--contest", "wf", "--nats-url", natsURL, "--min-backoff", "1ms", "--max-backoff", "20ms"}, &followOut, &followOut)
+			"--contest", "wf", "--nats-url", natsURL, "--min-backoff", "1ms", "--max-backoff", "20ms",
+			"--metrics-listen", "127.0.0.1:0"}, &followOut, &followOut)
 	}()
 	count := func() int {
 		resp, err := http.Get("http://" + addr + "/api/contests/wf/event-feed?stream=false")
@@ -111,20 +112,33 @@ func TestCCSFollowEndToEnd(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The served lines are on /metrics (each count() above read them all).
-	mm := regexp.MustCompile(`"metrics listening" addr=(\S+)`).FindStringSubmatch(serveOut.String())
-	if mm == nil {
-		t.Fatalf("no metrics address in the log: %s", serveOut.String())
+	// The served lines are on serve's /metrics (each count() above read
+	// them all), what the follower published on its own.
+	scrape := func(who, log string) string {
+		t.Helper()
+		mm := regexp.MustCompile(`"metrics listening" addr=(\S+)`).FindStringSubmatch(log)
+		if mm == nil {
+			t.Fatalf("no metrics address in %s's log: %s", who, log)
+		}
+		resp, err := http.Get("http://" + mm[1] + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
 	}
-	resp, err := http.Get("http://" + mm[1] + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	nonZero := func(body, series string) bool {
+		m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindStringSubmatch(body)
+		return m != nil && m[1] != "0"
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if lines := regexp.MustCompile(`(?m)^arenacast_ccs_feed_lines_total (\d+)$`).FindSubmatch(body); lines == nil || string(lines[1]) == "0" ||
-		!strings.Contains(string(body), "arenacast_ccs_feed_ready 1") {
-		t.Fatalf("/metrics without the feed's lines and readiness: %.2000s", body)
+	if body := scrape("serve", serveOut.String()); !nonZero(body, "arenacast_ccs_feed_lines_total") ||
+		!strings.Contains(body, "arenacast_ccs_feed_ready 1") {
+		t.Fatalf("serve's /metrics without the feed's lines and readiness: %.2000s", body)
+	}
+	if body := scrape("ccs-follow", followOut.String()); !nonZero(body, `arenacast_ccs_follow_published_total{contest="wf"}`) ||
+		!nonZero(body, `arenacast_ccs_follow_skipped_total{contest="wf",reason="malformed"}`) {
+		t.Fatalf("ccs-follow's /metrics without what it published and skipped: %.2000s", body)
 	}
 	if regexp.MustCompile(`pw\b`).MatchString(followOut.String()) {
 		t.Fatalf("the follower logged the CCS password: %s", followOut.String())

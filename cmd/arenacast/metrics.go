@@ -22,13 +22,19 @@ import (
 // is how the figures in docs/benchmarks.md were explained; it is off by
 // default because a profile reveals internals and costs CPU while it runs.
 func startMetrics(addr string, srv *broadcaster.Server, stream metrics.Stream, profile bool, log *slog.Logger, extra ...prometheus.Collector) (*http.Server, error) {
+	return listenMetrics(addr, profile, log, append([]prometheus.Collector{metrics.New(srv, stream)}, extra...)...)
+}
+
+// listenMetrics serves /metrics on addr from a registry of its own holding
+// cs and the Go runtime and process collectors (and the profiler, with
+// profile): what serve and ccs-follow share.
+func listenMetrics(addr string, profile bool, log *slog.Logger, cs ...prometheus.Collector) (*http.Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
-		metrics.New(srv, stream),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	reg.MustRegister(extra...)
+	reg.MustRegister(cs...)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if profile {
