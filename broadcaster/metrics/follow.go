@@ -50,9 +50,7 @@ func (c *CCSFollower) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the follower's counters.
 func (c *CCSFollower) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	counter := counterTo(ch)
 	counter(c.connects, st.Connects)
 	counter(c.disconnects, st.Disconnects)
 	counter(c.notifications, st.Notifications)

@@ -55,9 +55,7 @@ func (c *Legacy) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the counters.
 func (c *Legacy) Collect(ch chan<- prometheus.Metric) {
 	st := c.src.Stats()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	counter := counterTo(ch)
 	counter(c.connections, st.Connections)
 	for r, n := range st.Refused {
 		counter(c.refused, n, r)

@@ -91,9 +91,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 // Collect reads the counters.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.srv.Stats()
-	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
-	}
+	counter := counterTo(ch)
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -163,5 +161,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			gauge(c.consumerLag, lag)
 		}
+	}
+}
+
+// counterTo returns a function that sends one counter sample to ch: what
+// every collector's Collect does for each of its counters.
+func counterTo(ch chan<- prometheus.Metric) func(d *prometheus.Desc, v uint64, labels ...string) {
+	return func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
 }
