@@ -318,6 +318,9 @@ func TestLegacyOrigin(t *testing.T) {
 	if resp2.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "WebSocket only") {
 		t.Fatalf("legacy SSE: %d %s, want 400", resp2.StatusCode, body)
 	}
+	if r := n.adapter.Stats().Refused; r["forbidden"] != 1 || r["bad_request"] != 1 {
+		t.Errorf("Refused = %v, want the origin under forbidden and the SSE request under bad_request", r)
+	}
 }
 
 // TestTwoNodes: an envelope posted to one node reaches legacy and seed 002
