@@ -131,13 +131,17 @@ func (l *feedLog) add(e entry) {
 	l.mu.Unlock()
 }
 
-// after returns the entries from position i on (those still held), the
-// position after them, and a channel closed when more arrive.
-func (l *feedLog) after(i int) ([]entry, int, <-chan struct{}) {
+// after returns the entries from position i on, the position after them,
+// and a channel closed when more arrive. ok is false when entries from i on
+// were trimmed before the reader got them: it would miss them.
+func (l *feedLog) after(i int) (es []entry, next int, grew <-chan struct{}, ok bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	j := max(i-l.base, 0)
-	return l.entries[j:len(l.entries):len(l.entries)], l.base + len(l.entries), l.grew
+	if i < l.base {
+		return nil, i, nil, false
+	}
+	j := i - l.base
+	return l.entries[j:len(l.entries):len(l.entries)], l.base + len(l.entries), l.grew, true
 }
 
 // held reports whether the log holds any entry, and the id of the newest
@@ -453,7 +457,13 @@ func (f *Feed) stream(ctx context.Context, w http.ResponseWriter, l *feedLog, i 
 		return err == nil
 	}
 	for {
-		es, next, grew := l.after(i)
+		es, next, grew, ok := l.after(i)
+		if !ok {
+			// The reader fell behind the stream's retention: end its
+			// response; its since_token is then refused (400) and it reads
+			// from the start, rather than going on past a gap.
+			return
+		}
 		i = next
 		n := 0
 		for k := range es {

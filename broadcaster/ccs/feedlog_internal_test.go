@@ -6,8 +6,8 @@ import (
 )
 
 // TestFeedLogTrim: positions in a contest's log stay valid across a trim:
-// a reader ahead of it goes on where it was, one behind it skips only what
-// was dropped, and since_token lookups land on the same entries.
+// a reader at or ahead of it goes on where it was, one behind it is told it
+// missed entries, and since_token lookups land on the same entries.
 func TestFeedLogTrim(t *testing.T) {
 	l := &feedLog{grew: make(chan struct{})}
 	for id := uint64(1); id <= 5; id++ {
@@ -30,17 +30,18 @@ func TestFeedLogTrim(t *testing.T) {
 		pos      int
 		want     []uint64
 		wantNext int
+		wantOK   bool
 	}{
-		{"reader at the trim", at, []uint64{3, 4, 5}, 5},
-		{"reader ahead of the trim", ahead, []uint64{4, 5}, 5},
-		{"reader behind the trim", 0, []uint64{3, 4, 5}, 5},
-		{"since_token 0", l.index(0), []uint64{3, 4, 5}, 5},
-		{"since_token 4", l.index(4), []uint64{5}, 5},
-		{"at the end", l.index(5), nil, 5},
+		{"reader at the trim", at, []uint64{3, 4, 5}, 5, true},
+		{"reader ahead of the trim", ahead, []uint64{4, 5}, 5, true},
+		{"reader behind the trim", 1, nil, 1, false},
+		{"since_token 0", l.index(0), []uint64{3, 4, 5}, 5, true},
+		{"since_token 4", l.index(4), []uint64{5}, 5, true},
+		{"at the end", l.index(5), nil, 5, true},
 	} {
-		es, next, _ := l.after(tc.pos)
-		if got := ids(es); !slices.Equal(got, tc.want) || next != tc.wantNext {
-			t.Errorf("%s: after(%d) = %v, next %d; want %v, %d", tc.name, tc.pos, got, next, tc.want, tc.wantNext)
+		es, next, _, ok := l.after(tc.pos)
+		if got := ids(es); !slices.Equal(got, tc.want) || next != tc.wantNext || ok != tc.wantOK {
+			t.Errorf("%s: after(%d) = %v, next %d, ok %v; want %v, %d, %v", tc.name, tc.pos, got, next, ok, tc.want, tc.wantNext, tc.wantOK)
 		}
 	}
 	if holds, trimmed := l.held(); !holds || trimmed != 2 {
@@ -53,7 +54,7 @@ func TestFeedLogTrim(t *testing.T) {
 		t.Errorf("trim(100) dropped %d, want 3", n)
 	}
 	l.add(entry{id: 101})
-	if es, next, _ := l.after(5); !slices.Equal(ids(es), []uint64{101}) || next != 6 {
+	if es, next, _, ok := l.after(5); !ok || !slices.Equal(ids(es), []uint64{101}) || next != 6 {
 		t.Errorf("after a full trim and one more entry: %v, next %d", ids(es), next)
 	}
 }
