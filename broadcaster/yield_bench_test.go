@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -89,5 +90,79 @@ func TestNetYield(t *testing.T) {
 	y.yield()
 	if y.r == nil || y.r == r {
 		t.Fatal("no fresh pipe after close")
+	}
+}
+
+// TestNetYieldFallsBack: a yield through the poller slower than slowYield
+// makes the yields of the next goschedFor skip the poller (no pipe is made
+// for them); a fast one does not, and after the window the poller is used
+// again.
+func TestNetYieldFallsBack(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		took    time.Duration
+		skipped bool // the next yield does not go through the poller
+	}{
+		{"fast", 50 * time.Microsecond, false},
+		{"at the limit", slowYield, false},
+		{"slow", slowYield + time.Millisecond, true},
+		{"a monitor's poll", 10 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var y netYield
+			defer y.close()
+			end := time.Now().UnixNano()
+			y.polled(end-int64(tc.took), end)
+			y.yield()
+			if skipped := y.r == nil; skipped != tc.skipped {
+				t.Fatalf("after a yield of %v through the poller, the next skipped it: %v, want %v", tc.took, skipped, tc.skipped)
+			}
+			if tc.skipped {
+				if d := time.Duration(y.gosched - end); d != goschedFor {
+					t.Fatalf("yields skip the poller for %v after the slow one, want %v", d, goschedFor)
+				}
+				y.gosched = time.Now().UnixNano() // the window has passed
+				y.yield()
+				if y.r == nil {
+					t.Fatal("the poller is not used again after the window")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkYieldBesideSweeper measures a yield on one processor while
+// another goroutine does what the runtime's background sweeper does after
+// a garbage collection: short work, then runtime.Gosched, without end
+// (golang/go#56060). ns/op is the time a flusher-like loop spends per
+// yield. With a yield only through the poller it is the runtime monitor's
+// 10 ms poll; netYield falls back to Gosched and takes turns with the
+// sweeper.
+func BenchmarkYieldBesideSweeper(b *testing.B) {
+	for _, mode := range []string{"gosched", "netyield"} {
+		b.Run(mode, func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			var stop atomic.Bool
+			done := make(chan struct{})
+			go func() { // the sweeper
+				defer close(done)
+				for !stop.Load() {
+					for t := time.Now(); time.Since(t) < 5*time.Microsecond; {
+					}
+					runtime.Gosched()
+				}
+			}()
+			var y netYield
+			defer y.close()
+			for b.Loop() {
+				if mode == "gosched" {
+					runtime.Gosched()
+				} else {
+					y.yield()
+				}
+			}
+			stop.Store(true)
+			<-done
+		})
 	}
 }
