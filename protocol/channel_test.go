@@ -78,7 +78,7 @@ func TestSubjectRoundTrip(t *testing.T) {
 	if _, err := Subject("arenacast", Channel{KindScoreboard, "x"}); err == nil {
 		t.Error("scoreboard channels must have no subject")
 	}
-	for _, bad := range []string{"other.user.a", "arenacast.user", "arenacast.user.a.b", "arenacast.contest.a.public", "arenacast.team.a", "arenacast.user.a b"} {
+	for _, bad := range []string{"other.user.a", "arenacast.user", "arenacast.user.", "arenacast.user.a.b", "arenacast.contest.a.admin.b", "arenacast.contest.a.public", "arenacast.team.a", "arenacast.user.a b"} {
 		if _, err := ChannelFromSubject("arenacast", bad); err == nil {
 			t.Errorf("ChannelFromSubject(%q) accepted", bad)
 		}

@@ -62,17 +62,22 @@ func ChannelFromSubject(prefix, subject string) (Channel, error) {
 	if !ok {
 		return Channel{}, fmt.Errorf("subject %.80q: %w: not under prefix %q", subject, ErrUnknownChannel, prefix)
 	}
-	toks := strings.Split(rest, ".")
+	// Up to three tokens, cut without strings.Split's allocation: the
+	// consumer calls this once per event.
+	kind, rest, more := strings.Cut(rest, ".")
+	name, suffix, third := strings.Cut(rest, ".")
+	two := more && !third
+	three := more && third && !strings.Contains(suffix, ".")
 	var c Channel
 	switch {
-	case len(toks) == 2 && toks[0] == "user":
-		c = Channel{KindUser, UnescapeName(toks[1])}
-	case len(toks) == 2 && toks[0] == "contest":
-		c = Channel{KindContest, UnescapeName(toks[1])}
-	case len(toks) == 3 && toks[0] == "contest" && toks[2] == "admin":
-		c = Channel{KindContestAdmin, UnescapeName(toks[1])}
-	case len(toks) == 2 && toks[0] == "problem":
-		c = Channel{KindProblem, UnescapeName(toks[1])}
+	case two && kind == "user":
+		c = Channel{KindUser, UnescapeName(name)}
+	case two && kind == "contest":
+		c = Channel{KindContest, UnescapeName(name)}
+	case three && kind == "contest" && suffix == "admin":
+		c = Channel{KindContestAdmin, UnescapeName(name)}
+	case two && kind == "problem":
+		c = Channel{KindProblem, UnescapeName(name)}
 	default:
 		return Channel{}, fmt.Errorf("subject %.80q: %w", subject, ErrUnknownChannel)
 	}

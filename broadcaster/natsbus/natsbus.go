@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -496,7 +497,7 @@ func (b *Bus) FirstID(ctx context.Context) (uint64, error) {
 
 // decode turns a stored message into an event, checking that the subject
 // and the event's channel agree.
-func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*protocol.Event, error) {
+func (b *Bus) decode(subject string, data []byte, seq uint64, storedNanos int64) (*protocol.Event, error) {
 	// data is the message's own buffer (nats.go copies every payload
 	// out of its read buffer), so the event may keep it.
 	ev, err := protocol.DecodeEventKeep(data, b.cfg.MaxEventSize)
@@ -511,14 +512,21 @@ func (b *Bus) decode(subject string, data []byte, seq uint64, ts time.Time) (*pr
 		return nil, fmt.Errorf("%w: channel %q does not match subject %s", protocol.ErrBadEvent, ev.Channel, subject)
 	}
 	ev.ID = seq
-	ev.Timestamp = ts.Unix()
-	ev.StoredAt = ts.UnixNano()
+	ev.Timestamp = storedNanos / int64(time.Second)
+	ev.StoredAt = storedNanos
 	return ev, nil
 }
 
 // Consume delivers every event with sequence > after until ctx ends. The
 // ordered consumer re-creates itself after NATS restarts from the last
 // sequence it delivered, so nothing is skipped or repeated.
+//
+// fn and bad run on nats.go's delivery goroutine, one call at a time
+// (serialized by a mutex: after the ordered consumer re-creates itself, the
+// old subscription's goroutine may still be finishing a call when the new
+// one's first message arrives), and never after Consume has returned.
+// Consuming through a handler instead of an iterator keeps nats.go from
+// arming a new heartbeat timer for every message.
 func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, uint64, error)) error {
 	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -527,35 +535,44 @@ func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event
 	if err != nil {
 		return fmt.Errorf("natsbus: creating consumer: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
-	if err != nil {
-		return fmt.Errorf("natsbus: consuming: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
-			}
-			b.cfg.Logger.Warn("consumer", "err", err)
-			continue
+	var (
+		mu      sync.Mutex // guards stopped, and serializes fn and bad
+		stopped bool
+	)
+	handle := func(msg jetstream.Msg) {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped {
+			return
 		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			bad(msg.Subject(), 0, fmt.Errorf("no JetStream metadata: %w", err))
-			continue
+		seq, nanos, ok := storedAt(msg.Reply())
+		if !ok {
+			bad(msg.Subject(), 0, fmt.Errorf("no JetStream metadata in reply subject %q", msg.Reply()))
+			return
 		}
-		ev, err := b.decode(msg.Subject(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+		ev, err := b.decode(msg.Subject(), msg.Data(), seq, nanos)
 		if err != nil {
-			bad(msg.Subject(), meta.Sequence.Stream, err)
-			continue
+			bad(msg.Subject(), seq, err)
+			return
 		}
 		fn(ev)
 	}
+	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(512),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			b.cfg.Logger.Warn("consumer", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("natsbus: consuming: %w", err)
+	}
+	select {
+	case <-ctx.Done():
+	case <-cc.Closed(): // the connection closed for good
+	}
+	cc.Stop()
+	mu.Lock()
+	stopped = true
+	mu.Unlock()
+	return ctx.Err()
 }
 
 // Replay calls fn for the stored events of ch with after < id <= upTo,
@@ -649,7 +666,7 @@ func (b *Bus) scan(ctx context.Context, ch protocol.Channel, start, upTo uint64,
 			if seq > upTo {
 				return nil
 			}
-			ev, err := b.decode(msg.Subject(), msg.Data(), seq, meta.Timestamp)
+			ev, err := b.decode(msg.Subject(), msg.Data(), seq, meta.Timestamp.UnixNano())
 			if err == nil && !fn(ev) {
 				return nil
 			}
