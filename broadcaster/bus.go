@@ -11,10 +11,13 @@ import (
 // (package natsbus). Every node consumes every event; an event's ID is its
 // position in the stream, so it means the same on every node.
 type Bus interface {
-	// Publish stores ev (already validated) and returns its id.
+	// Publish stores ev (already validated) and returns its id. It keeps
+	// neither ev nor its Data after it returns: POST /publish reuses the
+	// request's buffer, which Data is part of, for the next request.
 	Publish(ctx context.Context, ev *protocol.Event) (uint64, error)
 	// Consume calls fn for every event with id > after, in stream order,
-	// from one goroutine, until ctx ends. Stored messages that are not
+	// one call at a time (each returns before the next begins, though not
+	// necessarily on the same goroutine), until ctx ends. Stored messages that are not
 	// valid events are passed to bad (subject, position and reason, never
 	// the payload) and skipped.
 	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, id uint64, err error)) error
@@ -45,6 +48,7 @@ var ErrBusClosed = errors.New("event bus closed")
 // Publish event by event otherwise.
 type BatchPublisher interface {
 	// PublishBatch stores evs (already validated) in order and returns,
-	// for each, its id or the error that kept it from the stream.
+	// for each, its id or the error that kept it from the stream. Like
+	// Publish, it keeps no event nor its Data after it returns.
 	PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64, []error)
 }

@@ -34,7 +34,19 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusUnauthorized, protocol.ErrUnauthorized, "", s.publisherRefusal(r))
 		return
 	}
-	body, err := readBody(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxPublishBytes)), r.ContentLength, s.opts.MaxPublishBytes)
+	buf, _ := s.bodies.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, err := readBody(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxPublishBytes)), r.ContentLength, s.opts.MaxPublishBytes, *buf)
+	// The request is answered when the handler returns, and nothing keeps
+	// its events (or their Data, slices of body) past that (Bus.Publish).
+	defer func() {
+		if cap(body) <= maxPooledBody {
+			*buf = body[:0]
+			s.bodies.Put(buf)
+		}
+	}()
 	if err != nil {
 		s.stats.publishRefused.Add(1)
 		var mbe *http.MaxBytesError
@@ -65,25 +77,36 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 	s.publishBatch(w, r.Context(), items)
 }
 
-// readBody reads a request body of at most limit bytes (rd enforces it).
-// A declared length within the limit sizes the buffer once: io.ReadAll
-// grows it from 512 bytes, which for a batch of hundreds of events copied
-// and cleared it several times per request (~5% of a node's CPU at 20,000
-// publishes/s, docs/benchmarks.md ninth session).
-func readBody(rd io.Reader, declared int64, limit int) ([]byte, error) {
+// maxPooledBody is the largest request buffer POST /publish keeps for the
+// next request; a larger one (a request near MaxPublishBytes) is left to
+// the collector.
+const maxPooledBody = 1 << 20
+
+// readBody reads a request body of at most limit bytes (rd enforces it)
+// into dst's array (from its start) or a larger one. A declared length
+// within the limit sizes the buffer once: io.ReadAll grows it from 512
+// bytes, which for a batch of hundreds of events copied and cleared it
+// several times per request (~5% of a node's CPU at 20,000 publishes/s,
+// docs/benchmarks.md ninth session). servePublish passes the buffer of an
+// earlier request (~5% of the node's allocation at that rate).
+func readBody(rd io.Reader, declared int64, limit int, dst []byte) ([]byte, error) {
 	size := bytes.MinRead // ReadFrom's room for the read that sees EOF
 	if declared > 0 && declared <= int64(limit) {
 		size += int(declared)
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if cap(dst) < size {
+		dst = make([]byte, 0, size) // exactly: Buffer.Grow would round up
+	}
+	buf := bytes.NewBuffer(dst[:0])
 	_, err := buf.ReadFrom(rd)
 	return buf.Bytes(), err
 }
 
 // decodePublished turns one event a publisher sent (alone or in a batch)
 // into a validated event: the one check every published event passes.
-// raw is part of the request's body, a buffer of its own (readBody) that
-// nothing changes or reuses, so the event may keep it.
+// raw is part of the request's body, a buffer (readBody) that nothing
+// changes or reuses until the request is answered, so the event may keep
+// it that long.
 func (s *Server) decodePublished(raw []byte) (*protocol.Event, error) {
 	ev, err := protocol.DecodeEventKeep(raw, s.opts.MaxEventSize)
 	if err == nil && protocol.BoardType(ev.Type) {

@@ -34,7 +34,7 @@ func TestReadBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := readBody(tt.rd, tt.declared, tt.limit)
+			got, err := readBody(tt.rd, tt.declared, tt.limit, nil)
 			if !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)
 			}
@@ -46,6 +46,21 @@ func TestReadBody(t *testing.T) {
 				t.Fatalf("cap %d after reading %d declared bytes: the buffer grew", cap(got), len(got))
 			}
 		})
+	}
+}
+
+// TestReadBodyReuses: a buffer from an earlier request, large enough, is
+// read into from its start, whatever it held; a small one is replaced.
+func TestReadBodyReuses(t *testing.T) {
+	old := []byte(strings.Repeat("x", 8192))
+	got, err := readBody(strings.NewReader("abc"), 3, 1<<20, old[:100])
+	if err != nil || string(got) != "abc" || &got[0] != &old[0] {
+		t.Fatalf("read %q, %v into a new array: want %q in the old one", got, err, "abc")
+	}
+	small := make([]byte, 0, 2)
+	got, err = readBody(strings.NewReader("abcdef"), -1, 1<<20, small)
+	if err != nil || string(got) != "abcdef" {
+		t.Fatalf("read %q, %v; want %q", got, err, "abcdef")
 	}
 }
 

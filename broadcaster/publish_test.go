@@ -12,6 +12,7 @@ import (
 
 	"github.com/arenacast/arenacast/auth"
 	"github.com/arenacast/arenacast/broadcaster"
+	"github.com/arenacast/arenacast/protocol"
 )
 
 // plainBus hides natsbus's PublishBatch, so a node using it publishes a
@@ -271,5 +272,90 @@ func TestPublishBatchStreamRefuses(t *testing.T) {
 				t.Fatalf("the refused event alone: %d %s, want 503", code, body)
 			}
 		})
+	}
+}
+
+// TestPublishConcurrentRequests: POST /publish requests at once, batches
+// and single events, each read into a buffer an earlier request used: the
+// stream holds exactly what each request sent, under the id it answered.
+func TestPublishConcurrentRequests(t *testing.T) {
+	e := newEnv(t, nil)
+	const senders, requests, n = 4, 6, 40
+	type sent struct{ id, data string }
+	out := make(chan []sent, senders*requests)
+	errc := make(chan error, senders)
+	for g := range senders {
+		go func() {
+			errc <- func() error {
+				for r := range requests {
+					var body strings.Builder
+					var datas []string
+					count := n
+					if r%3 == 2 {
+						count = 1 // a single event, not a batch
+					}
+					for i := range count {
+						d := fmt.Sprintf(`{"g":%d,"r":%d,"i":%d,"pad":"%s"}`, g, r, i, strings.Repeat("x", (i*7+g)%50))
+						datas = append(datas, d)
+						fmt.Fprintln(&body, ev("/contest/cc", d))
+					}
+					req, _ := http.NewRequest(http.MethodPost, e.http.URL+"/publish", strings.NewReader(body.String()))
+					req.Header.Set("Authorization", "Bearer test-publish-key")
+					if count > 1 {
+						req.Header.Set("Content-Type", "application/x-ndjson")
+					}
+					resp, err := http.DefaultClient.Do(req)
+					if err != nil {
+						return err
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					var got []sent
+					if count == 1 {
+						var one struct{ ID string }
+						if resp.StatusCode != http.StatusAccepted || json.Unmarshal(b, &one) != nil || one.ID == "" {
+							return fmt.Errorf("sender %d request %d: status %d: %s", g, r, resp.StatusCode, b)
+						}
+						got = append(got, sent{one.ID, datas[0]})
+					} else {
+						var rep batchReply
+						if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &rep) != nil || rep.Published != count {
+							return fmt.Errorf("sender %d request %d: status %d: %s", g, r, resp.StatusCode, b)
+						}
+						for i, res := range rep.Results {
+							got = append(got, sent{res.ID, datas[i]})
+						}
+					}
+					out <- got
+				}
+				return nil
+			}()
+		}()
+	}
+	for range senders {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(out)
+	held := map[string]string{}
+	ch, _ := protocol.ParseChannel("/contest/cc")
+	if _, err := e.bus.Replay(context.Background(), ch, 0, lastID(t, e), func(ev *protocol.Event) bool {
+		held[protocol.IDString(ev.ID)] = string(ev.Data)
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for got := range out {
+		for _, s := range got {
+			total++
+			if held[s.id] != s.data {
+				t.Fatalf("id %s holds %q, want %q", s.id, held[s.id], s.data)
+			}
+		}
+	}
+	if want := senders * (requests/3*(2*n) + requests/3); total != want || len(held) != want {
+		t.Fatalf("%d answered and %d stored, want %d", total, len(held), want)
 	}
 }

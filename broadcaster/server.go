@@ -48,6 +48,10 @@ type Server struct {
 
 	revoked revocations // revocations in force, fed by ApplyRevocation
 
+	// bodies holds *[]byte: POST /publish's request buffers, reused by
+	// the next request once one is answered.
+	bodies sync.Pool
+
 	snaps *snapshotCache
 	// throttle spaces scoreboard updates (Options.ScoreboardMinInterval);
 	// nil when off.

@@ -275,6 +275,11 @@ func TestEventEncodeKeepsData(t *testing.T) {
 		if err != nil || string(back.Data) != string(ev.Data) || back.User != ev.User || back.Public != ev.Public {
 			t.Fatalf("round trip: %+v, %v", back, err)
 		}
+		// AppendEncode writes the same after what the buffer holds.
+		app, err := ev.AppendEncode([]byte("prefix"))
+		if err != nil || string(app) != "prefix"+in {
+			t.Fatalf("AppendEncode = %q, %v; want the prefix and\n%s", app, err, in)
+		}
 	}
 }
 
@@ -365,6 +370,10 @@ func TestEncodeChecksReplacedData(t *testing.T) {
 			_, err = ev.Encode()
 			if (err == nil) != tc.ok {
 				t.Fatalf("Encode: err = %v, want ok %v", err, tc.ok)
+			}
+			app, err := ev.AppendEncode([]byte("x"))
+			if (err == nil) != tc.ok || (err != nil && string(app) != "x") {
+				t.Fatalf("AppendEncode = %q, %v; want ok %v, and the buffer unchanged on error", app, err, tc.ok)
 			}
 		})
 	}

@@ -109,6 +109,59 @@ func TestPublishBatchAnswers(t *testing.T) {
 	}
 }
 
+// TestPublishBatchConcurrentEncodings: batches published at once from
+// several goroutines, each encoding into a buffer the next batch reuses,
+// all store exactly what was sent.
+func TestPublishBatchConcurrentEncodings(t *testing.T) {
+	b := open(t, Config{})
+	const publishers, rounds, n = 4, 5, 50
+	type sent struct {
+		evs []*protocol.Event
+		ids []uint64
+	}
+	results := make(chan sent, publishers*rounds)
+	errc := make(chan error, publishers)
+	for p := range publishers {
+		go func() {
+			for r := range rounds {
+				evs := make([]*protocol.Event, n)
+				for i := range evs {
+					ev := &protocol.Event{Type: "run_update", Channel: fmt.Sprintf("/contest/c%d", i%5), Public: true,
+						Data: json.RawMessage(fmt.Sprintf(`{"p":%d,"r":%d,"i":%d,"pad":"%s"}`, p, r, i, strings.Repeat("x", i*(p+1))))}
+					if err := ev.Validate(); err != nil {
+						errc <- err
+						return
+					}
+					evs[i] = ev
+				}
+				ids, errs := b.PublishBatch(ctxT(t), evs)
+				for i, err := range errs {
+					if err != nil {
+						errc <- fmt.Errorf("publisher %d, round %d, event %d: %w", p, r, i, err)
+						return
+					}
+				}
+				results <- sent{evs, ids}
+			}
+			errc <- nil
+		}()
+	}
+	for range publishers {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(results)
+	for res := range results {
+		held := storedData(t, b, res.evs, res.ids)
+		for i, ev := range res.evs {
+			if got := held[res.ids[i]]; got != string(ev.Data) {
+				t.Fatalf("id %d holds %q, want %q", res.ids[i], got, ev.Data)
+			}
+		}
+	}
+}
+
 // TestPublishBatchNoStream: with the stream gone nothing answers the
 // publishes; after the retries every event fails with "no responders",
 // and none with ErrNotPublished (each was sent).

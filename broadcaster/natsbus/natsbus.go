@@ -122,7 +122,17 @@ type Bus struct {
 	acks     *acker // PublishBatch's answers
 	js       jetstream.JetStream
 	stream   jetstream.Stream
+	// encoded holds *[]byte: PublishBatch's encoding buffers, one per
+	// batch in flight, reused so that a batch of hundreds of events does
+	// not allocate each one's stream message (~5% of a node's allocation
+	// at 20,000 publishes/s).
+	encoded sync.Pool
 }
+
+// maxPooledEncoding is the largest encoding buffer PublishBatch keeps for
+// the next batch; a larger one (a batch of unusually large events) is left
+// to the collector.
+const maxPooledEncoding = 1 << 20
 
 // Open connects (or starts the embedded server), and creates or updates the
 // stream.
@@ -420,6 +430,11 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 	}
 	a := b.acks
 	num := a.register(w)
+	buf, _ := b.encoded.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	enc := (*buf)[:0]
 	for i, ev := range evs {
 		if !a.wait(ctx, w, publishWindow-1) || ctx.Err() != nil {
 			// Past the deadline: what was not sent is not sent, so its
@@ -432,20 +447,32 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 			w.errs[i] = err
 			continue
 		}
-		data, err := ev.Encode()
-		if err != nil {
+		start := len(enc)
+		if enc, err = ev.AppendEncode(enc); err != nil {
 			w.errs[i] = fmt.Errorf("natsbus: encoding event: %w", err)
 			continue
 		}
-		a.publish(num, w, i, subj, data)
+		// Capacity cut: nothing appends into the next event's bytes. A
+		// buffer that grows leaves the earlier events in the old array,
+		// which they keep alive.
+		a.publish(num, w, i, subj, enc[start:len(enc):len(enc)])
 	}
 	a.wait(ctx, w, 0)
 	a.unregister(num)
 	// Unregistered: no answer writes to w any more.
+	resent := false
 	for i := range evs {
 		if w.subjects[i] != "" && !w.answered[i] {
 			w.errs[i] = fmt.Errorf("natsbus: publishing to %s: %w", w.subjects[i], ctx.Err())
 		}
+		resent = resent || w.retries[i] > 0
+	}
+	// nats.go copied every publish into its buffer as it was sent; only a
+	// resend still pending (on a timer, after "no responders") may read
+	// the encodings later, so a batch that resent anything keeps its own.
+	if !resent && cap(enc) <= maxPooledEncoding {
+		*buf = enc[:0]
+		b.encoded.Put(buf)
 	}
 	return w.ids, w.errs
 }
