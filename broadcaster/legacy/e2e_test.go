@@ -1,6 +1,7 @@
 package legacy_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -340,5 +341,24 @@ func TestTwoNodes(t *testing.T) {
 	}
 	if m := arena.expect("scoreboard_update"); m["id"] != res.IDs["/contest/c1"] {
 		t.Fatalf("seed client on node b got %v, want id %s", m, res.IDs["/contest/c1"])
+	}
+}
+
+// TestBroadcastStreamUnavailable: with the stream gone, a broadcast is
+// answered 503 internal_error and counted as failed.
+func TestBroadcastStreamUnavailable(t *testing.T) {
+	n := newNode(t, nil)
+	if st, body := n.broadcast(envelope("c1", 0, "", "", true, publicClar)); st != http.StatusOK {
+		t.Fatalf("broadcast before: %d %s", st, body)
+	}
+	if err := n.bus.JetStream().DeleteStream(context.Background(), "ARENACAST"); err != nil {
+		t.Fatal(err)
+	}
+	st, body := n.broadcast(envelope("c1", 0, "", "", true, publicClar))
+	if st != http.StatusServiceUnavailable || !strings.Contains(body, `"error":"internal_error"`) || !strings.Contains(body, "the event stream is unavailable") {
+		t.Fatalf("broadcast without the stream: %d %s; want 503, internal_error, the stream unavailable", st, body)
+	}
+	if got := n.adapter.Stats().Broadcasts; got["failed"] != 1 || got["published"] != 1 {
+		t.Fatalf("Broadcasts %v; want 1 published, 1 failed", got)
 	}
 }
