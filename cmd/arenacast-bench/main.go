@@ -113,7 +113,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.batch, "batch", false, "WebSocket clients ask for packed frames (?batch=1)")
 	fs.BoolVar(&c.kernelTS, "kernel-timestamps", false, "measure latency to the kernel's receipt of the bytes (SO_TIMESTAMPNS, 64-bit Linux) instead of to the reader's wake-up: leaves out the load tool's own delays")
 	fs.IntVar(&c.clients, "clients", 0, "clients (0: the preset's default: fanout 2000, idle 10000, spike 5000, restart 5000, hold 10000, contest 5000 contestants)")
-	fs.IntVar(&c.channels, "channels", 1, "fanout: channels the clients are spread over")
+	fs.IntVar(&c.channels, "channels", 1, "fanout, hold, publish: channels the clients are spread over (hold and publish: give both the same)")
 	fs.IntVar(&c.payload, "payload", 200, "event data size in bytes")
 	rates := fs.String("rates", "100,250,500,1000,2000,4000", "fanout: publish rates to step through, events per second")
 	fs.DurationVar(&c.step, "step", 5*time.Second, "fanout: duration of each rate step")

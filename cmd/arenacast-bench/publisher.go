@@ -231,10 +231,13 @@ func (p *publisher) paced(ctx context.Context, run int64, rate float64, dur time
 	sent := 0
 	for {
 		el := time.Since(start)
-		if el >= dur || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			break
 		}
-		due := int(rate * el.Seconds())
+		// The last round sends what is due at dur itself: rate x dur
+		// events in all, not what the last tick before dur reached.
+		last := el >= dur
+		due := int(rate * min(el, dur).Seconds())
 		for ; sent < due; sent++ {
 			ev, n := gen(sent)
 			var err error
@@ -246,6 +249,9 @@ func (p *publisher) paced(ctx context.Context, run int64, rate float64, dur time
 		}
 		if p.httpURL != "" {
 			p.flushHTTP(true, false)
+		}
+		if last {
+			break
 		}
 		select {
 		case <-ctx.Done():

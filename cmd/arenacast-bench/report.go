@@ -215,17 +215,18 @@ func (r *restartResult) table(w io.Writer) {
 }
 
 func (r *holdResult) table(w io.Writer) {
-	fmt.Fprintf(w, "== hold: %d %s clients on %s (run %d)\n", r.Clients, r.Transport, r.Channel, r.RunID)
+	fmt.Fprintf(w, "== hold: %d %s clients on %s (%d channel(s), run %d)\n", r.Clients, r.Transport, r.Channel, r.Channels, r.RunID)
 	connectLine(w, "connect", r.Connect)
 	fmt.Fprintf(w, "server RSS %.1f MiB -> %.1f MiB held: %s per connection; %d fds\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSHeld)/(1<<20), kib(r.RSSPerConn), r.ServerFDs)
 	fmt.Fprintf(w, "events: %d awaited per client; %d/%d clients got every one within %.1fs; deliveries expected %d, received %d, loss %.4f%%; duplicates %d, violations %d, dropped %d\n",
 		r.Awaited, r.Complete, r.Connect.OK, r.Waited, r.Expected, r.Received, 100*r.Loss, r.Dups, r.Violations, r.Dropped)
-	fmt.Fprintf(w, "latency p50 %s p99 %s max %s ms; closes %v\n", ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.Max), r.Closes)
+	fmt.Fprintf(w, "latency p50 %s p90 %s p99 %s max %s ms; closes %v; server CPU %.2f s while publishing and delivering\n",
+		ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max), r.Closes, r.ServerCPU)
 }
 
 func (r *publishResult) table(w io.Writer) {
-	fmt.Fprintf(w, "== publish: %d events of run %d to %s at %.0f/s, %d failed\n", r.Events, r.RunID, r.Channel, r.Rate, r.Failed)
+	fmt.Fprintf(w, "== publish: %d events of run %d to %s (%d channel(s)) at %.0f/s, %d failed\n", r.Events, r.RunID, r.Channel, r.Channels, r.Rate, r.Failed)
 }
 
 func (r *boardsResult) table(w io.Writer) {
