@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,5 +194,88 @@ func TestFeedHoldsWhatTheStreamHolds(t *testing.T) {
 		t.Fatalf("a contest trimmed to nothing: %d, want 404", resp.StatusCode)
 	} else {
 		resp.Body.Close()
+	}
+}
+
+// flakyBus is the real bus whose Consume calls follow plan, one step each:
+// "fail" returns an error at once, "one" returns an error after delivering
+// one event; past the plan, Consume is the bus's own.
+type flakyBus struct {
+	*natsbus.Bus
+	mu   sync.Mutex // guards plan
+	plan []string
+}
+
+func (b *flakyBus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, uint64, error)) error {
+	b.mu.Lock()
+	step := ""
+	if len(b.plan) > 0 {
+		step, b.plan = b.plan[0], b.plan[1:]
+	}
+	b.mu.Unlock()
+	switch step {
+	case "fail":
+		return errors.New("injected: the stream cannot be read")
+	case "one":
+		one, cancel := context.WithCancel(ctx)
+		defer cancel()
+		b.Bus.Consume(one, after, func(ev *protocol.Event) { fn(ev); cancel() }, bad)
+		return errors.New("injected: the consumer ended after an event")
+	}
+	return b.Bus.Consume(ctx, after, fn, bad)
+}
+
+// waitsHandler is a slog.Handler that keeps the "in" (wait) of every record
+// whose message contains "retrying", and drops every record.
+type waitsHandler struct {
+	mu    *sync.Mutex
+	waits *[]time.Duration
+}
+
+func (h waitsHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h waitsHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h waitsHandler) WithGroup(string) slog.Handler            { return h }
+func (h waitsHandler) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "retrying") {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "in" {
+				h.mu.Lock()
+				*h.waits = append(*h.waits, a.Value.Duration())
+				h.mu.Unlock()
+			}
+			return true
+		})
+	}
+	return nil
+}
+
+// TestFeedBackoffStartsOver: while the stream cannot be read the feed's
+// waits grow; a consumer that made progress before it ended starts them
+// over from MinBackoff, and the feed serves what it consumed.
+func TestFeedBackoffStartsOver(t *testing.T) {
+	bus := openBus(t)
+	publishNotification(t, bus, `{"type":"contests","id":"wf","data":{"id":"wf","name":"World Finals"},"token":"t1"}`)
+	const minB = 40 * time.Millisecond
+	flaky := &flakyBus{Bus: bus, plan: []string{"fail", "fail", "fail", "fail", "one", "fail"}}
+	var (
+		mu    sync.Mutex
+		waits []time.Duration
+	)
+	node := startFeedUnready(t, bus, func(c *ccs.FeedConfig) {
+		c.Bus = flaky
+		c.Logger = slog.New(waitsHandler{&mu, &waits})
+		// A maximum no attempt reaches: only progress starts the waits over.
+		c.MinBackoff, c.MaxBackoff = minB, time.Minute
+	})
+	waitUntil(t, "six retries", func() bool { mu.Lock(); defer mu.Unlock(); return len(waits) >= 6 })
+	waitUntil(t, "the notification served", func() bool { return node.count(t, "?stream=false", "") == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	// Attempt k waits within [minB<<k / 2, minB<<k] (backoff's upper half).
+	for i, attempt := range []int{0, 1, 2, 3, 0, 1} {
+		hi := minB << attempt
+		if w := waits[i]; w < hi/2 || w > hi {
+			t.Fatalf("wait %d is %v, want attempt %d's [%v, %v] (waits %v)", i, w, attempt, hi/2, hi, waits)
+		}
 	}
 }
