@@ -9,18 +9,15 @@ import (
 	"github.com/arenacast/arenacast/protocol"
 )
 
-// BenchmarkPublishBatch stores batches of 100 events over 50 channels on
-// an embedded file-backed stream, as POST /publish does for a publisher
-// of many contests: the publish side of the node plus JetStream's store
-// and acks, per event (issue 18; docs/benchmarks.md).
-func BenchmarkPublishBatch(b *testing.B) {
+// benchSetup opens a bus on an embedded file-backed stream (closed when b
+// ends) and makes 100 valid run updates over 50 channels.
+func benchSetup(b *testing.B) (*Bus, []*protocol.Event) {
 	bus, err := Open(context.Background(), Config{DataDir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer bus.Close()
-	const n = 100
-	evs := make([]*protocol.Event, n)
+	b.Cleanup(bus.Close)
+	evs := make([]*protocol.Event, 100)
 	for i := range evs {
 		ev := &protocol.Event{Type: "run_update", Channel: fmt.Sprintf("/contest/c%d", i%50), Public: true,
 			Data: json.RawMessage(`{"guid":"0123456789abcdef","verdict":"AC","score":1,"runtime":0.25,"memory":1048576,"contest_score":100}`)}
@@ -29,6 +26,16 @@ func BenchmarkPublishBatch(b *testing.B) {
 		}
 		evs[i] = ev
 	}
+	return bus, evs
+}
+
+// BenchmarkPublishBatch stores batches of 100 events over 50 channels on
+// an embedded file-backed stream, as POST /publish does for a publisher
+// of many contests: the publish side of the node plus JetStream's store
+// and acks, per event (issue 18; docs/benchmarks.md).
+func BenchmarkPublishBatch(b *testing.B) {
+	bus, evs := benchSetup(b)
+	n := len(evs)
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -49,21 +56,8 @@ func BenchmarkPublishBatch(b *testing.B) {
 // event's decoding, per event (issue 18; docs/benchmarks.md). The stream is
 // filled before the timer starts.
 func BenchmarkConsume(b *testing.B) {
-	bus, err := Open(context.Background(), Config{DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer bus.Close()
-	const n = 100
-	evs := make([]*protocol.Event, n)
-	for i := range evs {
-		ev := &protocol.Event{Type: "run_update", Channel: fmt.Sprintf("/contest/c%d", i%50), Public: true,
-			Data: json.RawMessage(`{"guid":"0123456789abcdef","verdict":"AC","score":1,"runtime":0.25,"memory":1048576,"contest_score":100}`)}
-		if err := ev.Validate(); err != nil {
-			b.Fatal(err)
-		}
-		evs[i] = ev
-	}
+	bus, evs := benchSetup(b)
+	n := len(evs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for left := b.N; left > 0; left -= n {
