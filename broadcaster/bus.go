@@ -16,10 +16,11 @@ type Bus interface {
 	// request's buffer, which Data is part of, for the next request.
 	Publish(ctx context.Context, ev *protocol.Event) (uint64, error)
 	// Consume calls fn for every event with id > after, in stream order,
-	// one call at a time (each returns before the next begins, though not
-	// necessarily on the same goroutine), until ctx ends. Stored messages that are not
-	// valid events are passed to bad (subject, position and reason, never
-	// the payload) and skipped.
+	// from the calling goroutine, until ctx ends (or the bus's connection
+	// closes for good: then it returns nil); fn is never called after
+	// Consume returns. Stored messages that are not valid events are
+	// passed to bad (subject, position and reason, never the payload) and
+	// skipped.
 	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, id uint64, err error)) error
 	// Replay calls fn, in order, for every stored event of routing channel
 	// ch with after < id <= upTo, until fn returns false (a caller reading

@@ -78,9 +78,22 @@ func TestSubjectRoundTrip(t *testing.T) {
 	if _, err := Subject("arenacast", Channel{KindScoreboard, "x"}); err == nil {
 		t.Error("scoreboard channels must have no subject")
 	}
-	for _, bad := range []string{"other.user.a", "arenacast.user", "arenacast.user.", "arenacast.user.a.b", "arenacast.contest.a.admin.b", "arenacast.contest.a.public", "arenacast.team.a", "arenacast.user.a b"} {
-		if _, err := ChannelFromSubject("arenacast", bad); err == nil {
-			t.Errorf("ChannelFromSubject(%q) accepted", bad)
+	for _, bad := range []struct {
+		subject string
+		want    error
+	}{
+		{"other.user.a", ErrUnknownChannel},
+		{"arenacast.user", ErrUnknownChannel},
+		{"arenacast.user.", ErrBadChannel},
+		{"arenacast.user.a.b", ErrUnknownChannel},
+		{"arenacast.contest.a.admin.b", ErrUnknownChannel},
+		{"arenacast.contest..admin", ErrBadChannel},
+		{"arenacast.contest.a.public", ErrUnknownChannel},
+		{"arenacast.team.a", ErrUnknownChannel},
+		{"arenacast.user.a b", ErrBadChannel},
+	} {
+		if _, err := ChannelFromSubject("arenacast", bad.subject); !errors.Is(err, bad.want) {
+			t.Errorf("ChannelFromSubject(%q): %v, want %v", bad.subject, err, bad.want)
 		}
 	}
 }

@@ -164,9 +164,18 @@ func TestPublishBatchConcurrentEncodings(t *testing.T) {
 
 // TestPublishBatchNoStream: with the stream gone nothing answers the
 // publishes; after the retries every event fails with "no responders",
-// and none with ErrNotPublished (each was sent).
+// and none with ErrNotPublished (each was sent). A batch that resent its
+// events does not give its encoding buffer back (a resend timer may still
+// read it); a stored batch does.
 func TestPublishBatchNoStream(t *testing.T) {
 	b := open(t, Config{})
+	if _, errs := b.PublishBatch(ctxT(t), batchOf(t, 3)); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if n := len(b.encoded); n != 1 {
+		t.Fatalf("after a stored batch %d encoding buffers are kept, want 1", n)
+	}
+	<-b.encoded
 	if err := b.JetStream().DeleteStream(ctxT(t), b.cfg.Stream); err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +184,9 @@ func TestPublishBatchNoStream(t *testing.T) {
 		if !errors.Is(err, nats.ErrNoResponders) || errors.Is(err, broadcaster.ErrNotPublished) || ids[i] != 0 {
 			t.Fatalf("event %d: id %d, error %v; want no responders", i, ids[i], err)
 		}
+	}
+	if n := len(b.encoded); n != 0 {
+		t.Fatalf("after a batch that resent its events %d encoding buffers are kept, want 0", n)
 	}
 }
 

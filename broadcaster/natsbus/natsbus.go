@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -122,23 +121,27 @@ type Bus struct {
 	acks     *acker // PublishBatch's answers
 	js       jetstream.JetStream
 	stream   jetstream.Stream
-	// encoded holds *[]byte: PublishBatch's encoding buffers, one per
-	// batch in flight, reused so that a batch of hundreds of events does
+	// encoded is a free list of PublishBatch's encoding buffers (one per
+	// batch in flight), reused so that a batch of hundreds of events does
 	// not allocate each one's stream message (~5% of a node's allocation
-	// at 20,000 publishes/s).
-	encoded sync.Pool
+	// at 20,000 publishes/s). A channel rather than a sync.Pool: it bounds
+	// what is kept, and what it holds can be counted.
+	encoded chan *[]byte
 }
 
-// maxPooledEncoding is the largest encoding buffer PublishBatch keeps for
-// the next batch; a larger one (a batch of unusually large events) is left
-// to the collector.
-const maxPooledEncoding = 1 << 20
+// Encoding buffers PublishBatch keeps for later batches: at most
+// keptEncodings of them, none larger than maxKeptEncoding (a batch of
+// unusually large events leaves its buffer to the collector).
+const (
+	keptEncodings   = 32
+	maxKeptEncoding = 1 << 20
+)
 
 // Open connects (or starts the embedded server), and creates or updates the
 // stream.
 func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	cfg = cfg.withDefaults()
-	b := &Bus{cfg: cfg}
+	b := &Bus{cfg: cfg, encoded: make(chan *[]byte, keptEncodings)}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
@@ -430,8 +433,10 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 	}
 	a := b.acks
 	num := a.register(w)
-	buf, _ := b.encoded.Get().(*[]byte)
-	if buf == nil {
+	var buf *[]byte
+	select {
+	case buf = <-b.encoded:
+	default:
 		buf = new([]byte)
 	}
 	enc := (*buf)[:0]
@@ -470,9 +475,12 @@ func (b *Bus) PublishBatch(ctx context.Context, evs []*protocol.Event) ([]uint64
 	// nats.go copied every publish into its buffer as it was sent; only a
 	// resend still pending (on a timer, after "no responders") may read
 	// the encodings later, so a batch that resent anything keeps its own.
-	if !resent && cap(enc) <= maxPooledEncoding {
+	if !resent && cap(enc) <= maxKeptEncoding {
 		*buf = enc[:0]
-		b.encoded.Put(buf)
+		select {
+		case b.encoded <- buf:
+		default: // keptEncodings batches at once already gave theirs back
+		}
 	}
 	return w.ids, w.errs
 }
@@ -544,16 +552,17 @@ func (b *Bus) decode(subject string, data []byte, seq uint64, storedNanos int64)
 	return ev, nil
 }
 
-// Consume delivers every event with sequence > after until ctx ends. The
-// ordered consumer re-creates itself after NATS restarts from the last
-// sequence it delivered, so nothing is skipped or repeated.
+// Consume delivers every event with sequence > after until ctx ends, or
+// until the connection closes for good (then it returns nil). The ordered
+// consumer re-creates itself after NATS restarts from the last sequence it
+// delivered, so nothing is skipped or repeated.
 //
-// fn and bad run on nats.go's delivery goroutine, one call at a time
-// (serialized by a mutex: after the ordered consumer re-creates itself, the
-// old subscription's goroutine may still be finishing a call when the new
-// one's first message arrives), and never after Consume has returned.
-// Consuming through a handler instead of an iterator keeps nats.go from
-// arming a new heartbeat timer for every message.
+// fn and bad run on the calling goroutine, in stream order, and never after
+// Consume returns. Why an iterator: nats.go's handler form (Consume with a
+// callback) would save the heartbeat timer it arms for every Next, but after
+// the ordered consumer re-creates itself its old subscription's goroutine
+// may still be about to call the handler with event N while the new one
+// delivers N+1, so the events could arrive out of order.
 func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, uint64, error)) error {
 	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -562,44 +571,37 @@ func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event
 	if err != nil {
 		return fmt.Errorf("natsbus: creating consumer: %w", err)
 	}
-	var (
-		mu      sync.Mutex // guards stopped, and serializes fn and bad
-		stopped bool
-	)
-	handle := func(msg jetstream.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		if stopped {
-			return
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return fmt.Errorf("natsbus: consuming: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		it.Stop()
+	}()
+	for {
+		msg, err := it.Next()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return ctx.Err()
+			}
+			b.cfg.Logger.Warn("consumer", "err", err)
+			continue
 		}
+		// The reply subject, not msg.Metadata(): that builds a struct and
+		// strings the node never reads, for every event.
 		seq, nanos, ok := storedAt(msg.Reply())
 		if !ok {
 			bad(msg.Subject(), 0, fmt.Errorf("no JetStream metadata in reply subject %q", msg.Reply()))
-			return
+			continue
 		}
 		ev, err := b.decode(msg.Subject(), msg.Data(), seq, nanos)
 		if err != nil {
 			bad(msg.Subject(), seq, err)
-			return
+			continue
 		}
 		fn(ev)
 	}
-	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(512),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			b.cfg.Logger.Warn("consumer", "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("natsbus: consuming: %w", err)
-	}
-	select {
-	case <-ctx.Done():
-	case <-cc.Closed(): // the connection closed for good
-	}
-	cc.Stop()
-	mu.Lock()
-	stopped = true
-	mu.Unlock()
-	return ctx.Err()
 }
 
 // Replay calls fn for the stored events of ch with after < id <= upTo,

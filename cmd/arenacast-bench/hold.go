@@ -50,7 +50,7 @@ type holdResult struct {
 	RSSHeld    int64        `json:"server_rss_held_bytes"`
 	RSSPerConn float64      `json:"server_rss_per_conn_bytes"`
 	ServerFDs  int          `json:"server_fds"`
-	Awaited    int          `json:"events_awaited"`
+	Awaited    int          `json:"events_awaited"` // in all: a client awaits its channel's share
 	Waited     float64      `json:"waited_s"`
 	Expected   int64        `json:"deliveries_expected"`
 	Received   int64        `json:"deliveries_received"`
@@ -77,6 +77,10 @@ func (b *bench) hold(ctx context.Context) (*holdResult, error) {
 	cfg := b.cfg
 	n := cfg.clientsOr(10000)
 	nch := max(cfg.channels, 1)
+	if nch > 1 && cfg.events < nch {
+		// A client of a channel without events would count as done.
+		return nil, fmt.Errorf("--events %d is fewer than --channels %d: some channels would get none", cfg.events, nch)
+	}
 	m := b.newMeter()
 	clients := make([]*client, n)
 	want := make([]uint64, n)
@@ -150,7 +154,7 @@ func (b *bench) hold(ctx context.Context) (*holdResult, error) {
 	res.Dups, res.Violations, res.Dropped = m.dups.Load(), m.violations.Load(), m.dropped.Load()
 	res.Latency = m.phases[1].lat.summary()
 	res.Closes = diffCloses(nil, m.closeCodes())
-	logf("hold: %d/%d clients got all %d events (%d of %d deliveries) after %.1fs; %d duplicates",
+	logf("hold: %d/%d clients got all their channel's share of %d events (%d of %d deliveries) after %.1fs; %d duplicates",
 		res.Complete, res.Connect.OK, cfg.events, res.Received, res.Expected, res.Waited, res.Dups)
 	return res, nil
 }

@@ -219,8 +219,8 @@ func (r *holdResult) table(w io.Writer) {
 	connectLine(w, "connect", r.Connect)
 	fmt.Fprintf(w, "server RSS %.1f MiB -> %.1f MiB held: %s per connection; %d fds\n",
 		float64(r.RSSBefore)/(1<<20), float64(r.RSSHeld)/(1<<20), kib(r.RSSPerConn), r.ServerFDs)
-	fmt.Fprintf(w, "events: %d awaited per client; %d/%d clients got every one within %.1fs; deliveries expected %d, received %d, loss %.4f%%; duplicates %d, violations %d, dropped %d\n",
-		r.Awaited, r.Complete, r.Connect.OK, r.Waited, r.Expected, r.Received, 100*r.Loss, r.Dups, r.Violations, r.Dropped)
+	fmt.Fprintf(w, "events: %d awaited over %d channel(s), each client its channel's share; %d/%d clients got every one within %.1fs; deliveries expected %d, received %d, loss %.4f%%; duplicates %d, violations %d, dropped %d\n",
+		r.Awaited, r.Channels, r.Complete, r.Connect.OK, r.Waited, r.Expected, r.Received, 100*r.Loss, r.Dups, r.Violations, r.Dropped)
 	fmt.Fprintf(w, "latency p50 %s p90 %s p99 %s max %s ms; closes %v; server CPU %.2f s while publishing and delivering\n",
 		ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max), r.Closes, r.ServerCPU)
 }
