@@ -10,6 +10,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,7 +59,15 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", "reading the body failed")
 		return
 	}
-	items, batch, err := splitPublishBody(body, ndjsonRequest(r))
+	sc, _ := s.scratch.Get().(*publishScratch)
+	if sc == nil {
+		sc = new(publishScratch)
+	}
+	defer s.putScratch(sc)
+	items, batch, err := splitPublishBody(body, ndjsonRequest(r), sc.items[:0])
+	if cap(items) > 0 {
+		sc.items = items // else sc.items still holds the array, cleared by putScratch
+	}
 	if err != nil {
 		s.stats.publishRefused.Add(1)
 		writeJSONError(w, http.StatusBadRequest, protocol.ErrBadRequest, "", err.Error()+"; nothing was published")
@@ -74,7 +83,44 @@ func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%d events is over the %d-event batch limit; nothing was published", len(items), s.opts.MaxPublishBatch))
 		return
 	}
-	s.publishBatch(w, r.Context(), items)
+	s.publishBatch(w, r.Context(), items, sc)
+}
+
+// publishScratch is a batch request's working memory, reused by later
+// requests (Server.scratch): a batch of hundreds of events otherwise
+// allocates its items, results, events and answer afresh (~4% of a node's
+// allocation at 20,000 publishes/s).
+type publishScratch struct {
+	items   [][]byte
+	results []publishResult
+	evs     []*protocol.Event
+	at      []int
+	reply   []byte
+}
+
+// maxScratchEvents is the largest batch whose working memory is kept for
+// later requests.
+const maxScratchEvents = 4096
+
+// putScratch keeps sc for a later request, unless reset says not to.
+func (s *Server) putScratch(sc *publishScratch) {
+	if sc.reset() {
+		s.scratch.Put(sc)
+	}
+}
+
+// reset empties sc and clears its arrays to their capacity, so that it
+// keeps no request's events or body alive, and reports whether it is worth
+// keeping (no larger than maxScratchEvents).
+func (sc *publishScratch) reset() bool {
+	if cap(sc.items) > maxScratchEvents || cap(sc.results) > maxScratchEvents || cap(sc.evs) > maxScratchEvents {
+		return false
+	}
+	clear(sc.items[:cap(sc.items)])
+	clear(sc.results[:cap(sc.results)])
+	clear(sc.evs[:cap(sc.evs)])
+	sc.items, sc.results, sc.evs, sc.at, sc.reply = sc.items[:0], sc.results[:0], sc.evs[:0], sc.at[:0], sc.reply[:0]
+	return true
 }
 
 // maxPooledBody is the largest request buffer POST /publish keeps for the
@@ -158,10 +204,11 @@ type publishResult struct {
 // publishBatch validates every item (a malformed one fails alone), stores
 // the valid ones in order with one wait, and answers 200 with one result per
 // item in the request's order.
-func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items [][]byte) {
-	results := make([]publishResult, len(items))
-	evs := make([]*protocol.Event, 0, len(items))
-	at := make([]int, 0, len(items)) // evs[k] answers results[at[k]]
+func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items [][]byte, sc *publishScratch) {
+	results := append(sc.results[:0], make([]publishResult, len(items))...)
+	evs := sc.evs[:0]
+	at := sc.at[:0] // evs[k] answers results[at[k]]
+	defer func() { sc.results, sc.evs, sc.at = results, evs, at }()
 	for i, raw := range items {
 		ev, err := s.decodePublished(raw)
 		if err != nil {
@@ -202,7 +249,8 @@ func (s *Server) publishBatch(w http.ResponseWriter, ctx context.Context, items 
 	s.stats.publishRefused.Add(uint64(bad))
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	w.Write(appendBatchReply(make([]byte, 0, 64+48*len(results)), results, len(evs)-failed, failed+bad))
+	sc.reply = appendBatchReply(slices.Grow(sc.reply[:0], 64+48*len(results)), results, len(evs)-failed, failed+bad)
+	w.Write(sc.reply)
 }
 
 // appendBatchReply appends a batch's answer,
@@ -279,7 +327,9 @@ func ndjsonRequest(r *http.Request) bool {
 //     non-blank line is a whole JSON value and more non-blank lines follow)
 //     holds one event per non-blank line; a malformed line fails alone;
 //   - anything else is one event, answered as before batches existed.
-func splitPublishBody(body []byte, ndjson bool) (items [][]byte, batch bool, err error) {
+//
+// A batch's events are appended to items (a reused array, or nil).
+func splitPublishBody(body []byte, ndjson bool, items [][]byte) ([][]byte, bool, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if !ndjson && len(trimmed) > 0 && trimmed[0] == '[' {
 		var arr []json.RawMessage
@@ -289,9 +339,8 @@ func splitPublishBody(body []byte, ndjson bool) (items [][]byte, batch bool, err
 		if len(arr) == 0 {
 			return nil, true, errors.New("the batch is empty")
 		}
-		items = make([][]byte, len(arr))
-		for i, raw := range arr {
-			items[i] = raw
+		for _, raw := range arr {
+			items = append(items, raw)
 		}
 		return items, true, nil
 	}

@@ -49,6 +49,48 @@ func TestReadBody(t *testing.T) {
 	}
 }
 
+// TestPublishScratchReset: a reset scratch is empty and holds nothing of
+// the request it served, also past its lengths; a very large one is not
+// kept.
+func TestPublishScratchReset(t *testing.T) {
+	body := []byte(`{"a":1}`)
+	ev := &protocol.Event{Type: "x"}
+	sc := &publishScratch{
+		items:   append(make([][]byte, 0, 8), body, body, body),
+		results: append(make([]publishResult, 0, 8), publishResult{ID: "1", Message: "m"}),
+		evs:     append(make([]*protocol.Event, 0, 8), ev, ev),
+		at:      []int{0, 1},
+		reply:   []byte("{}"),
+	}
+	sc.items = sc.items[:1] // a later, shorter request: the rest still holds the earlier one's
+	sc.evs = sc.evs[:1]
+	if !sc.reset() {
+		t.Fatal("a small scratch is not kept")
+	}
+	if len(sc.items)+len(sc.results)+len(sc.evs)+len(sc.at)+len(sc.reply) != 0 {
+		t.Fatalf("not empty after reset: %+v", sc)
+	}
+	for i, it := range sc.items[:cap(sc.items)] {
+		if it != nil {
+			t.Fatalf("items[%d] still holds %q", i, it)
+		}
+	}
+	for i, e := range sc.evs[:cap(sc.evs)] {
+		if e != nil {
+			t.Fatalf("evs[%d] still holds an event", i)
+		}
+	}
+	for i, r := range sc.results[:cap(sc.results)] {
+		if r != (publishResult{}) {
+			t.Fatalf("results[%d] still holds %+v", i, r)
+		}
+	}
+	big := &publishScratch{items: make([][]byte, 0, maxScratchEvents+1)}
+	if big.reset() {
+		t.Fatal("a scratch over maxScratchEvents is kept")
+	}
+}
+
 // TestReadBodyReuses: a buffer from an earlier request, large enough, is
 // read into from its start, whatever it held; a small one is replaced.
 func TestReadBodyReuses(t *testing.T) {

@@ -51,6 +51,9 @@ type Server struct {
 	// bodies holds *[]byte: POST /publish's request buffers, reused by
 	// the next request once one is answered.
 	bodies sync.Pool
+	// scratch holds *publishScratch: POST /publish batches' working
+	// memory, reused by the next batch once one is answered.
+	scratch sync.Pool
 
 	snaps *snapshotCache
 	// throttle spaces scoreboard updates (Options.ScoreboardMinInterval);
