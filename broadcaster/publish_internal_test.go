@@ -50,12 +50,13 @@ func TestReadBody(t *testing.T) {
 }
 
 // TestPublishScratchReset: a reset scratch is empty and holds nothing of
-// the request it served, also past its lengths; a very large one is not
-// kept.
+// the request it served, also past its lengths; a very large batch's is
+// not kept, and a very large body is dropped from it.
 func TestPublishScratchReset(t *testing.T) {
 	body := []byte(`{"a":1}`)
 	ev := &protocol.Event{Type: "x"}
 	sc := &publishScratch{
+		body:    append(make([]byte, 0, 64), body...),
 		items:   append(make([][]byte, 0, 8), body, body, body),
 		results: append(make([]publishResult, 0, 8), publishResult{ID: "1", Message: "m"}),
 		evs:     append(make([]*protocol.Event, 0, 8), ev, ev),
@@ -67,8 +68,8 @@ func TestPublishScratchReset(t *testing.T) {
 	if !sc.reset() {
 		t.Fatal("a small scratch is not kept")
 	}
-	if len(sc.items)+len(sc.results)+len(sc.evs)+len(sc.at)+len(sc.reply) != 0 {
-		t.Fatalf("not empty after reset: %+v", sc)
+	if len(sc.body)+len(sc.items)+len(sc.results)+len(sc.evs)+len(sc.at)+len(sc.reply) != 0 || cap(sc.body) != 64 {
+		t.Fatalf("not empty, or the body's buffer not kept, after reset: %+v", sc)
 	}
 	for i, it := range sc.items[:cap(sc.items)] {
 		if it != nil {
@@ -88,6 +89,10 @@ func TestPublishScratchReset(t *testing.T) {
 	big := &publishScratch{items: make([][]byte, 0, maxScratchEvents+1)}
 	if big.reset() {
 		t.Fatal("a scratch over maxScratchEvents is kept")
+	}
+	bigBody := &publishScratch{body: make([]byte, 10, maxScratchBody+1)}
+	if !bigBody.reset() || bigBody.body != nil {
+		t.Fatalf("a body over maxScratchBody: kept %v, body cap %d; want the scratch kept without it", bigBody.body != nil, cap(bigBody.body))
 	}
 }
 

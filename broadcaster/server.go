@@ -48,11 +48,9 @@ type Server struct {
 
 	revoked revocations // revocations in force, fed by ApplyRevocation
 
-	// bodies holds *[]byte: POST /publish's request buffers, reused by
-	// the next request once one is answered.
-	bodies sync.Pool
-	// scratch holds *publishScratch: POST /publish batches' working
-	// memory, reused by the next batch once one is answered.
+	// scratch holds *publishScratch: POST /publish requests' working
+	// memory (body, batch), reused by the next request once one is
+	// answered.
 	scratch sync.Pool
 
 	snaps *snapshotCache
