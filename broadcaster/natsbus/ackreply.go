@@ -1,6 +1,10 @@
 package natsbus
 
-import "strings"
+import (
+	"math"
+	"strconv"
+	"strings"
+)
 
 // storedAt reads a stream message's sequence and the time the stream stored
 // it (Unix nanoseconds) from the reply subject JetStream delivers it with,
@@ -35,32 +39,13 @@ func storedAt(reply string) (seq uint64, nanos int64, ok bool) {
 	default:
 		return 0, 0, false
 	}
-	seq, ok = decimal(sseq)
-	if !ok || seq == 0 {
+	seq, err := strconv.ParseUint(sseq, 10, 64) // no sign, no allocation unless it fails
+	if err != nil || seq == 0 {
 		return 0, 0, false
 	}
-	t, ok := decimal(tm)
-	if !ok || t > 1<<63-1 {
+	t, err := strconv.ParseUint(tm, 10, 64)
+	if err != nil || t > math.MaxInt64 {
 		return 0, 0, false
 	}
 	return seq, int64(t), true
-}
-
-// decimal parses a non-empty run of ASCII digits that fits in a uint64.
-func decimal(s string) (uint64, bool) {
-	if s == "" || len(s) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(s); i++ {
-		d := s[i] - '0'
-		if d > 9 {
-			return 0, false
-		}
-		if n > (1<<64-1-uint64(d))/10 {
-			return 0, false
-		}
-		n = n*10 + uint64(d)
-	}
-	return n, true
 }

@@ -28,6 +28,7 @@ func TestStoredAt(t *testing.T) {
 		{"empty", "", 0, 0, false},
 		{"sequence not a number", "$JS.ACK.events.cons.1.x5.5.99.0", 0, 0, false},
 		{"zero sequence", "$JS.ACK.events.cons.1.0.5.99.0", 0, 0, false},
+		{"signed sequence", "$JS.ACK.events.cons.1.+5.5.99.0", 0, 0, false},
 		{"empty sequence", "$JS.ACK.events.cons.1..5.99.0", 0, 0, false},
 		{"sequence over uint64", "$JS.ACK.events.cons.1.18446744073709551616.5.99.0", 0, 0, false},
 		{"largest sequence", "$JS.ACK.events.cons.1.18446744073709551615.5.99.0", 1<<64 - 1, 99, true},
