@@ -1,6 +1,10 @@
 package main
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
 // TestHoldShare: the shares of events sent to n channels in turn add up
 // to the events, and differ by at most one.
@@ -41,5 +45,14 @@ func TestHoldChannel(t *testing.T) {
 	}
 	if c, ch := holdChannel("bench", 7, 500); c != "bench-hold7" || ch != "/contest/bench-hold7" {
 		t.Errorf("channel 7 of 500: %q %q", c, ch)
+	}
+}
+
+// TestHoldRefusesFewerEventsThanChannels: a channel without events would
+// make its clients count as done, so hold refuses before connecting.
+func TestHoldRefusesFewerEventsThanChannels(t *testing.T) {
+	b := &bench{cfg: config{clients: 10, channels: 5, events: 4}}
+	if _, err := b.hold(context.Background()); err == nil || !strings.Contains(err.Error(), "fewer than --channels") {
+		t.Fatalf("hold with 4 events over 5 channels: %v; want a refusal", err)
 	}
 }
