@@ -37,6 +37,7 @@ type clientSpec struct {
 	token    string // empty: no auth message
 	channels []string
 	sse      bool
+	peer     bool // speaks the peer's protocol (--peer)
 }
 
 // target is where clients connect.
@@ -47,7 +48,9 @@ type target struct {
 	batch bool   // ?batch=1 on WebSocket
 }
 
-func parseTarget(raw string, batch bool) (target, error) {
+// parseTarget reads --url; with peer, a URL without a path means the peer's
+// WebSocket endpoint.
+func parseTarget(raw string, batch, peer bool) (target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return target{}, err
@@ -56,7 +59,10 @@ func parseTarget(raw string, batch bool) (target, error) {
 		return target{}, fmt.Errorf("--url %q: want ws:// or http:// (loopback only)", raw)
 	}
 	p := u.Path
-	if p == "" {
+	switch {
+	case p == "" && peer:
+		p = peerPath
+	case p == "":
 		p = "/events/"
 	}
 	return target{addr: u.Host, host: u.Host, path: p, batch: batch}, nil
@@ -175,6 +181,14 @@ func (c *client) startWS(nc net.Conn, t target, resume bool) error {
 	c.started = true
 	c.mu.Unlock()
 	go c.readWS(ws)
+	if c.spec.peer {
+		for _, cmd := range peerConnectCommands(c.spec.token, c.spec.channels) {
+			if err := ws.writeText(cmd); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	if c.spec.token != "" {
 		if err := ws.writeText([]byte(`{"type":"auth","token":"` + c.spec.token + `"}`)); err != nil {
 			return err
@@ -267,6 +281,10 @@ func (c *client) readWS(ws *wsConn) {
 				line, msg = msg[:i], msg[i+1:]
 			} else {
 				msg = nil
+			}
+			if c.spec.peer {
+				c.handlePeer(ws, line, now)
+				continue
 			}
 			c.handle(line, now)
 		}

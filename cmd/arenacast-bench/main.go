@@ -25,7 +25,8 @@
 // It starts nothing: point it at a server (--url), its NATS (--nats-url) and
 // the signing key the server trusts (--key). With --publish-http it
 // publishes in NDJSON batches to the server's POST /publish instead of NATS. The restart preset runs a
-// command the caller gives to restart the server.
+// command the caller gives to restart the server. With --peer centrifugo the fanout and channels
+// presets measure a Centrifugo server instead, with the same clients and publisher (peer.go).
 package main
 
 import (
@@ -88,6 +89,10 @@ type config struct {
 	publishInFlight int           // most POST /publish requests at a time
 	ratesSet        bool          // --rates was given
 	channelsSet     bool          // --channels was given
+
+	peer       string // "centrifugo": the server under test is that peer (peer.go)
+	peerSecret string // --peer: the HMAC secret its connection tokens are signed with
+	peerAPIKey string // --peer: its HTTP API key
 }
 
 // clientsOr is --clients, or the preset's default when it is unset.
@@ -145,6 +150,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.publishBatch, "publish-batch", 500, "--publish-http: most events per request")
 	fs.DurationVar(&c.publishLinger, "publish-linger", 5*time.Millisecond, "--publish-http: a partial batch leaves after this")
 	fs.IntVar(&c.publishInFlight, "publish-inflight", 4, "--publish-http: most requests in flight; a batch waits for a free one, and that wait is in the measured latency")
+	fs.StringVar(&c.peer, "peer", "", "measure a peer instead of Arenacast: centrifugo (fanout and channels presets, WebSocket, --publish-http to its HTTP API; see peer.go)")
+	fs.StringVar(&c.peerSecret, "peer-secret", "", "--peer: the HMAC secret key its connection tokens are signed with")
+	fs.StringVar(&c.peerAPIKey, "peer-api-key", "", "--peer: its HTTP API key")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -194,7 +202,35 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.runID < 0 || c.runID >= 1_000_000_000 {
 		return c, errors.New("--run-id must be within 0-999999999")
 	}
+	if err := c.checkPeer(); err != nil {
+		return c, err
+	}
 	return c, nil
+}
+
+// checkPeer refuses a --peer run the peer mode cannot do.
+func (c config) checkPeer() error {
+	switch c.peer {
+	case "":
+		return nil
+	case peerCentrifugo:
+	default:
+		return fmt.Errorf("--peer %q: the only peer is %s", c.peer, peerCentrifugo)
+	}
+	for _, p := range c.presets {
+		if p != "fanout" && p != "channels" {
+			return fmt.Errorf("--peer: preset %s is Arenacast's only (fanout and channels run against the peer)", p)
+		}
+	}
+	switch {
+	case c.transport != "ws" || c.batch:
+		return errors.New("--peer: WebSocket clients only (--transport ws, no --batch)")
+	case c.publishHTTP == "":
+		return errors.New("--peer: give --publish-http (the peer's HTTP API)")
+	case c.peerSecret == "" || c.peerAPIKey == "":
+		return errors.New("--peer: give --peer-secret and --peer-api-key")
+	}
+	return nil
 }
 
 func main() {
@@ -255,19 +291,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func runPresets(ctx context.Context, cfg config) (*report, error) {
-	signer, err := auth.LoadSigner(cfg.key)
-	if err != nil {
-		return nil, err
+	var signer *auth.Signer
+	var err error
+	if cfg.peer == "" {
+		if signer, err = auth.LoadSigner(cfg.key); err != nil {
+			return nil, err
+		}
 	}
-	t, err := parseTarget(cfg.url, cfg.batch)
+	t, err := parseTarget(cfg.url, cfg.batch, cfg.peer != "")
 	if err != nil {
 		return nil, err
 	}
 	var pub *publisher
 	if cfg.publishHTTP != "" {
-		pub = &publisher{prefix: cfg.prefix}
+		pub = &publisher{prefix: cfg.prefix, peer: cfg.peer != ""}
 		tok := cfg.publishKey
-		if tok == "" {
+		if pub.peer {
+			tok = cfg.peerAPIKey
+		} else if tok == "" {
 			c := auth.Claims{Publish: true}
 			c.Subject = "arenacast-bench"
 			if tok, err = signer.UserToken(c, 24*time.Hour, time.Now()); err != nil {

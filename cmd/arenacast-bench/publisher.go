@@ -30,6 +30,7 @@ type publisher struct {
 
 	// HTTP batches; httpURL empty: NATS.
 	httpURL  string
+	peer     bool // Centrifugo's batch API (--peer): token is its API key
 	token    string
 	batchMax int
 	linger   time.Duration
@@ -69,6 +70,9 @@ type sendJob struct {
 // requests in flight.
 func (p *publisher) useHTTP(base, token string, batchMax int, linger time.Duration, senders int) {
 	p.httpURL = strings.TrimRight(base, "/") + "/publish"
+	if p.peer {
+		p.httpURL = strings.TrimRight(base, "/") + "/api/batch"
+	}
 	p.token, p.batchMax, p.linger = token, max(batchMax, 1), linger
 	p.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
 	p.sendQ = make(chan sendJob, 64)
@@ -88,13 +92,22 @@ func (p *publisher) sender() {
 
 // post sends one batch and counts the events the server did not store.
 func (p *publisher) post(job sendJob) {
-	req, err := http.NewRequest(http.MethodPost, p.httpURL, bytes.NewReader(job.body))
+	body := job.body
+	if p.peer {
+		body = peerBatchBody(body)
+	}
+	req, err := http.NewRequest(http.MethodPost, p.httpURL, bytes.NewReader(body))
 	if err != nil {
 		p.failed.Add(uint64(job.n))
 		return
 	}
-	req.Header.Set("Authorization", "Bearer "+p.token)
-	req.Header.Set("Content-Type", "application/x-ndjson")
+	if p.peer {
+		req.Header.Set("X-API-Key", p.token)
+		req.Header.Set("Content-Type", "application/json")
+	} else {
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		req.Header.Set("Content-Type", "application/x-ndjson")
+	}
 	p.requests.Add(1)
 	t0 := time.Now()
 	resp, err := p.client.Do(req)
@@ -104,7 +117,7 @@ func (p *publisher) post(job sendJob) {
 		logf("publish: POST: %v", err)
 		return
 	}
-	body, _ := io.ReadAll(resp.Body)
+	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode == http.StatusAccepted && job.n == 1 {
 		return // a server without batches answered its one event
@@ -112,6 +125,10 @@ func (p *publisher) post(job sendJob) {
 	if resp.StatusCode != http.StatusOK {
 		p.failed.Add(uint64(job.n))
 		logf("publish: POST: %s: %.200s", resp.Status, body)
+		return
+	}
+	if p.peer {
+		p.failed.Add(peerFailed(body))
 		return
 	}
 	// The answer ends with "published":N,"failed":M}; only M is needed.
@@ -181,6 +198,18 @@ func (p *publisher) publish(buf []byte, run int64, ev event, size int) ([]byte, 
 	subj, err := protocol.Subject(p.prefix, ch)
 	if err != nil {
 		return buf, err
+	}
+	if p.peer {
+		b := appendPayload(buf[:0], run, ev.phase, ev.aud, size)
+		p.mu.Lock()
+		p.batch = appendPeerPublish(p.batch, p.batchN, ev.channel, b)
+		p.batchN++
+		full := p.batchN >= p.batchMax
+		p.mu.Unlock()
+		if full {
+			p.flushHTTP(false, false)
+		}
+		return b, nil
 	}
 	b := buf[:0]
 	b = append(b, `{"type":"`...)

@@ -108,8 +108,8 @@ func connectLine(w io.Writer, what string, c connectStats) {
 }
 
 func (f *fanoutResult) table(w io.Writer) {
-	fmt.Fprintf(w, "== fanout: %d %s clients (batch=%v) on %d channel(s), %d-byte payload\n",
-		f.Clients, f.Transport, f.Batch, f.Channels, f.Payload)
+	fmt.Fprintf(w, "== fanout (%s): %d %s clients (batch=%v) on %d channel(s), %d-byte payload\n",
+		f.Server, f.Clients, f.Transport, f.Batch, f.Channels, f.Payload)
 	connectLine(w, "connect", f.Connect)
 	if f.RSSPerConn > 0 {
 		fmt.Fprintf(w, "server RSS per connection (subscribed, idle): %s\n", kib(f.RSSPerConn))

@@ -27,7 +27,11 @@ type bench struct {
 }
 
 // userToken mints a one-hour token for user with the given grants.
+// Against a peer (--peer), the token is the peer's, naming user only.
 func (b *bench) userToken(user string, contests, admins []string) (string, error) {
+	if b.cfg.peer != "" {
+		return peerToken(b.cfg.peerSecret, user, time.Now())
+	}
 	c := auth.Claims{Contests: contests, ContestsAdmin: admins}
 	c.Subject = user
 	return b.signer.UserToken(c, time.Hour, time.Now())
@@ -141,6 +145,7 @@ type fanoutStep struct {
 
 // fanoutResult is the fanout preset's outcome.
 type fanoutResult struct {
+	Server     string       `json:"server"` // arenacast, or the --peer measured
 	Transport  string       `json:"transport"`
 	Batch      bool         `json:"batch"`
 	Clients    int          `json:"clients"`
@@ -173,12 +178,15 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		clients[i] = newClient(&clientSpec{user: user, role: roleMember, token: tok, channels: []string{chName(i % nch)}, sse: b.transportFor(i)}, m)
+		clients[i] = newClient(&clientSpec{user: user, role: roleMember, token: tok, channels: []string{chName(i % nch)}, sse: b.transportFor(i), peer: b.cfg.peer != ""}, m)
 		perChannel[i%nch]++
 	}
 	base := b.server.sample()
 	logf("fanout: connecting %d clients over %d channel(s)", n, nch)
-	res := &fanoutResult{Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload, Publish: "nats"}
+	res := &fanoutResult{Server: "arenacast", Transport: cfg.transport, Batch: cfg.batch, Clients: n, Channels: nch, Payload: cfg.payload, Publish: "nats"}
+	if cfg.peer != "" {
+		res.Server = cfg.peer
+	}
 	if cfg.publishHTTP != "" {
 		res.Publish = fmt.Sprintf("http batches of <= %d, linger %s, %d in flight", cfg.publishBatch, cfg.publishLinger, cfg.publishInFlight)
 	}

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// The objects below were read off Centrifugo v6.9.1 (one frame holds the
+// replies to several commands, a line each; the offset case is a
+// publication on a channel with history).
+func TestParsePeer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		obj     string
+		kind    peerKind
+		channel string
+		data    string // prefix of the data slice
+		offset  uint64
+		msg     string
+	}{
+		{name: "connect reply", obj: `{"id":1,"connect":{"client":"3c60fb65","version":"0.0.0 OSS","expires":true,"ttl":3600,"ping":25,"pong":true}}`, kind: peerConnected},
+		{name: "subscribe reply", obj: `{"id":2,"subscribe":{}}`, kind: peerSubscribed},
+		{name: "error reply", obj: `{"id":3,"error":{"code":105,"message":"already subscribed"}}`, kind: peerError, msg: `{"code":105,"message":"already subscribed"}`},
+		{name: "publication", obj: `{"push":{"channel":"/contest/x","pub":{"data":{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"}}}}`,
+			kind: peerPub, channel: "/contest/x", data: `{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"}`},
+		{name: "publication with offset", obj: `{"push":{"channel":"/contest/x","pub":{"data":{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"},"offset":17}}}`,
+			kind: peerPub, channel: "/contest/x", data: `{"r":1,"p":1,"t":5`, offset: 17},
+		{name: "ping", obj: `{}`, kind: peerPing},
+		{name: "join push", obj: `{"push":{"channel":"/contest/x","join":{"info":{"user":"u1"}}}}`, kind: peerOther},
+		{name: "other reply", obj: `{"id":4,"presence":{}}`, kind: peerOther},
+		{name: "publication without data", obj: `{"push":{"channel":"/contest/x","pub":{"offset":3}}}`, kind: peerBad},
+		{name: "Arenacast's event", obj: `{"type":"run_update","channel":"/contest/x","id":"1"}`, kind: peerBad},
+		{name: "reply without a number", obj: `{"id":"a","subscribe":{}}`, kind: peerBad},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := parsePeer([]byte(tc.obj))
+			if f.kind != tc.kind || string(f.channel) != tc.channel || f.offset != tc.offset ||
+				!strings.HasPrefix(string(f.data), tc.data) || string(f.msg) != tc.msg {
+				t.Errorf("parsePeer = {kind %d channel %q data %q offset %d msg %q}, want {%d %q %q... %d %q}",
+					f.kind, f.channel, f.data, f.offset, f.msg, tc.kind, tc.channel, tc.data, tc.offset, tc.msg)
+			}
+			if f.kind == peerPub {
+				if p, ok := parsePayload(f.data); !ok || p.run != 1 || p.phase != 1 || p.sent != 5 || string(p.aud) != "pub" {
+					t.Errorf("payload %+v %v", p, ok)
+				}
+			}
+		})
+	}
+}
+
+func TestPeerPublishBody(t *testing.T) {
+	var cmds []byte
+	d1 := appendPayload(nil, 3, 1, "pub", 80)
+	d2 := appendPayload(nil, 3, 2, "pub", 80)
+	cmds = appendPeerPublish(cmds, 0, "/contest/a", d1)
+	cmds = appendPeerPublish(cmds, 1, "/contest/b", d2)
+	var req struct {
+		Commands []struct {
+			Publish struct {
+				Channel string          `json:"channel"`
+				Data    json.RawMessage `json:"data"`
+			} `json:"publish"`
+		} `json:"commands"`
+	}
+	if err := json.Unmarshal(peerBatchBody(cmds), &req); err != nil {
+		t.Fatalf("batch body is not JSON: %v: %s", err, peerBatchBody(cmds))
+	}
+	if len(req.Commands) != 2 || req.Commands[0].Publish.Channel != "/contest/a" || req.Commands[1].Publish.Channel != "/contest/b" ||
+		string(req.Commands[0].Publish.Data) != string(d1) || string(req.Commands[1].Publish.Data) != string(d2) {
+		t.Errorf("decoded %+v", req)
+	}
+	for body, want := range map[string]uint64{
+		`{"replies":[{"publish":{}},{"publish":{}}]}`:                                             0,
+		`{"replies":[{"publish":{}},{"error":{"code":107,"message":"bad request"}}]}`:             1,
+		`{"replies":[{"error":{"code":102,"message":"x"}},{"error":{"code":102,"message":"x"}}]}`: 2,
+	} {
+		if got := peerFailed([]byte(body)); got != want {
+			t.Errorf("peerFailed(%s) = %d, want %d", body, got, want)
+		}
+	}
+}
+
+func TestPeerToken(t *testing.T) {
+	now := time.Now()
+	tok, err := peerToken("s3cret", "u7", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c jwt.RegisteredClaims
+	if _, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return []byte("s3cret"), nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithExpirationRequired()); err != nil {
+		t.Fatalf("token does not verify: %v", err)
+	}
+	if c.Subject != "u7" || c.ExpiresAt.Sub(now) < 59*time.Minute {
+		t.Errorf("claims %+v", c)
+	}
+	if _, err := peerToken("", "u7", now); err == nil {
+		t.Error("an empty secret signed a token")
+	}
+	cmds := peerConnectCommands(tok, []string{"/contest/a", "/contest/b"})
+	want := []string{`{"id":1,"connect":{"token":"` + tok + `"}}`, `{"id":2,"subscribe":{"channel":"/contest/a"}}`, `{"id":3,"subscribe":{"channel":"/contest/b"}}`}
+	if len(cmds) != len(want) {
+		t.Fatalf("%d commands", len(cmds))
+	}
+	for i := range want {
+		if string(cmds[i]) != want[i] {
+			t.Errorf("command %d = %s, want %s", i, cmds[i], want[i])
+		}
+	}
+}
+
+func TestParseFlagsPeer(t *testing.T) {
+	ok := []string{"--peer", "centrifugo", "--peer-secret", "s", "--peer-api-key", "k", "--publish-http", "http://127.0.0.1:1", "--preset", "fanout,channels"}
+	c, err := parseFlags(ok, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.peer != peerCentrifugo || c.peerSecret != "s" || c.peerAPIKey != "k" {
+		t.Errorf("parsed %+v", c)
+	}
+	for name, extra := range map[string][]string{
+		"unknown peer":  {"--peer", "mercure"},
+		"other preset":  {"--preset", "idle"},
+		"SSE":           {"--transport", "sse"},
+		"packed frames": {"--batch"},
+		"no HTTP API":   {"--publish-http", ""},
+		"no secret":     {"--peer-secret", ""},
+		"no API key":    {"--peer-api-key", ""},
+	} {
+		if _, err := parseFlags(append(append([]string{}, ok...), extra...), io.Discard); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	for _, tc := range []struct {
+		url  string
+		peer bool
+		path string
+	}{
+		{"ws://127.0.0.1:8000", true, peerPath},
+		{"ws://127.0.0.1:8000/ws", true, "/ws"},
+		{"ws://127.0.0.1:8080", false, "/events/"},
+	} {
+		if tg, err := parseTarget(tc.url, false, tc.peer); err != nil || tg.path != tc.path {
+			t.Errorf("parseTarget(%s, peer %v) = %+v, %v; want path %s", tc.url, tc.peer, tg, err, tc.path)
+		}
+	}
+}
