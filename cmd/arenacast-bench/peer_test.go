@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +150,59 @@ func TestParseFlagsPeer(t *testing.T) {
 		if tg, err := parseTarget(tc.url, false, tc.peer); err != nil || tg.path != tc.path {
 			t.Errorf("parseTarget(%s, peer %v) = %+v, %v; want path %s", tc.url, tc.peer, tg, err, tc.path)
 		}
+	}
+}
+
+// TestPublisherPeerBatches posts batches the way the peer mode does to a
+// loopback HTTP server standing in for the peer's API, and checks what the
+// publisher sends and what it counts as not acknowledged.
+func TestPublisherPeerBatches(t *testing.T) {
+	type got struct {
+		key, path string
+		commands  int
+	}
+	seen := make(chan got, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Commands []json.RawMessage `json:"commands"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		seen <- got{r.Header.Get("X-API-Key"), r.URL.Path, len(req.Commands)}
+		switch len(req.Commands) {
+		case 3: // one error among three replies
+			io.WriteString(w, `{"replies":[{"publish":{}},{"error":{"code":102,"message":"unknown channel"}},{"publish":{}}]}`)
+		default: // no answer at all: every event of the batch is counted
+			hj, _ := w.(http.Hijacker)
+			c, _, _ := hj.Hijack()
+			c.Close()
+		}
+	}))
+	defer srv.Close()
+	p := &publisher{peer: true}
+	p.useHTTP(srv.URL, "k1", 3, time.Hour, 1)
+	defer p.close()
+	var buf []byte
+	var err error
+	for i := range 5 {
+		if buf, err = p.publish(buf, 9, event{channel: "/contest/a", aud: "pub", phase: 1 + i%2}, 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.settle() // the full batch of 3 went at once; settle sends the other 2
+	for _, want := range []got{{"k1", "/api/batch", 3}, {"k1", "/api/batch", 2}} {
+		select {
+		case g := <-seen:
+			if g != want {
+				t.Errorf("request %+v, want %+v", g, want)
+			}
+		default:
+			t.Errorf("no request %+v", want)
+		}
+	}
+	if f := p.failed.Load(); f != 1+2 {
+		t.Errorf("failed %d, want 3 (one error reply, a batch of 2 unanswered)", f)
 	}
 }

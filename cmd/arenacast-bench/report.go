@@ -138,6 +138,9 @@ func (f *fanoutResult) table(w io.Writer) {
 			fmt.Fprintf(w, "%.0f ev/s: %d POST /publish (%s), round trip p50 %s p99 %s max %s ms\n",
 				s.TargetRate, r.Count, f.Publish, ms(r.P50), ms(r.P99), ms(r.Max))
 		}
+		if s.PublishFailed > 0 {
+			fmt.Fprintf(w, "%.0f ev/s: %d events not acknowledged by the server\n", s.TargetRate, s.PublishFailed)
+		}
 	}
 	if f.BrokeAt != "" {
 		fmt.Fprintf(w, "broke at %s\n", f.BrokeAt)

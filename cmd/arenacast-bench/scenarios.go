@@ -136,11 +136,15 @@ type fanoutStep struct {
 	// ToStore and FromStore split Latency when the server runs with
 	// --debug-stored-time: publisher to the stream's store, and store to
 	// the client (the part that is the node's).
-	ToStore        *latency       `json:"publish_to_store,omitempty"`
-	FromStore      *latency       `json:"store_to_client,omitempty"`
-	PublishRequest *latency       `json:"publish_request_latency,omitempty"` // POST /publish round trips (--publish-http)
-	Closes         map[int]uint64 `json:"closes,omitempty"`
-	Broke          string         `json:"broke,omitempty"`
+	ToStore        *latency `json:"publish_to_store,omitempty"`
+	FromStore      *latency `json:"store_to_client,omitempty"`
+	PublishRequest *latency `json:"publish_request_latency,omitempty"` // POST /publish round trips (--publish-http)
+	// PublishFailed counts the step's events the server did not
+	// acknowledge (a request that failed counts all of its events, even
+	// when the server delivered them before failing to answer).
+	PublishFailed uint64         `json:"publish_failed,omitempty"`
+	Closes        map[int]uint64 `json:"closes,omitempty"`
+	Broke         string         `json:"broke,omitempty"`
 }
 
 // fanoutResult is the fanout preset's outcome.
@@ -214,6 +218,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 			return event{typ: protocol.TypeRunUpdate, channel: chName(c), public: true, aud: "pub", phase: phase}, perChannel[c]
 		}
 		b.pub.takeRequestLatency()
+		failed0 := b.pub.failed.Load()
 		t0 := time.Now()
 		sent := b.pub.paced(ctx, m.runID, rate, cfg.step, cfg.payload, gen, &expected)
 		pubDur := time.Since(t0)
@@ -234,6 +239,7 @@ func (b *bench) fanout(ctx context.Context) (*fanoutResult, error) {
 			st.ToStore, st.FromStore = &to, &from
 		}
 		st.PublishRequest = b.pub.takeRequestLatency()
+		st.PublishFailed = b.pub.failed.Load() - failed0
 		st.Loss = lossOf(st.Expected, st.Received)
 		st.DeliveriesPerSec = float64(st.Received) / pubDur.Seconds()
 		st.ServerCPU = (srv1.CPU - srv0.CPU).Seconds()
