@@ -1,7 +1,7 @@
 package main
 
-// The peer mode (--peer centrifugo) runs the fanout and channels presets
-// against a Centrifugo server instead of Arenacast, so that both are measured
+// The peer mode (--peer centrifugo) runs the fanout, channels and idle
+// presets against a Centrifugo server instead of Arenacast, so that both are measured
 // with the same clients, the same publisher and the same clock, as a user
 // comparing them would. Only what those presets need is spoken: Centrifugo's
 // JSON client protocol over WebSocket (connect with a token, subscribe,

@@ -122,12 +122,15 @@ func TestParseFlagsPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := parseFlags([]string{"--peer", "centrifugo", "--peer-secret", "s", "--peer-api-key", "k", "--preset", "idle"}, io.Discard); err != nil {
+		t.Errorf("idle needs no --publish-http: %v", err)
+	}
 	if c.peer != peerCentrifugo || c.peerSecret != "s" || c.peerAPIKey != "k" {
 		t.Errorf("parsed %+v", c)
 	}
 	for name, extra := range map[string][]string{
 		"unknown peer":  {"--peer", "mercure"},
-		"other preset":  {"--preset", "idle"},
+		"other preset":  {"--preset", "spike"},
 		"SSE":           {"--transport", "sse"},
 		"packed frames": {"--batch"},
 		"no HTTP API":   {"--publish-http", ""},

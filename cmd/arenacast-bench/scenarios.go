@@ -67,7 +67,7 @@ func (b *bench) members(prefix string, n int, alias string, m *meter, channels f
 		if err != nil {
 			return nil, err
 		}
-		out[i] = newClient(&clientSpec{user: user, role: roleMember, token: tok, channels: channels(i, user), sse: b.transportFor(i)}, m)
+		out[i] = newClient(&clientSpec{user: user, role: roleMember, token: tok, channels: channels(i, user), sse: b.transportFor(i), peer: b.cfg.peer != ""}, m)
 	}
 	return out, nil
 }
