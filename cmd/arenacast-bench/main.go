@@ -321,6 +321,8 @@ func runPresets(ctx context.Context, cfg config) (*report, error) {
 			}
 		}
 		pub.useHTTP(cfg.publishHTTP, tok, cfg.publishBatch, cfg.publishLinger, cfg.publishInFlight)
+	} else if cfg.peer != "" {
+		pub = &publisher{peer: true} // idle only (checkPeer): nothing is published
 	} else if pub, err = newPublisher(cfg.natsURL, cfg.prefix); err != nil {
 		return nil, err
 	}
