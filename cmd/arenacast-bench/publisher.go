@@ -156,6 +156,24 @@ func (p *publisher) flushHTTP(force, final bool) {
 	p.sendQ <- job
 }
 
+// enqueue adds one event to the pending HTTP batch (b: an NDJSON line, or
+// for the peer the payload of a publish command on channel) and hands the
+// batch to a sender once it is full.
+func (p *publisher) enqueue(channel string, b []byte) {
+	p.mu.Lock()
+	if p.peer {
+		p.batch = appendPeerPublish(p.batch, p.batchN, channel, b)
+	} else {
+		p.batch = append(append(p.batch, b...), '\n')
+	}
+	p.batchN++
+	full := p.batchN >= p.batchMax
+	p.mu.Unlock()
+	if full {
+		p.flushHTTP(false, false)
+	}
+}
+
 func newPublisher(natsURL, prefix string) (*publisher, error) {
 	nc, err := nats.Connect(natsURL, nats.Name("arenacast-bench"))
 	if err != nil {
@@ -199,16 +217,9 @@ func (p *publisher) publish(buf []byte, run int64, ev event, size int) ([]byte, 
 	if err != nil {
 		return buf, err
 	}
-	if p.peer {
+	if p.peer { // the peer's command carries the channel; data is the payload
 		b := appendPayload(buf[:0], run, ev.phase, ev.aud, size)
-		p.mu.Lock()
-		p.batch = appendPeerPublish(p.batch, p.batchN, ev.channel, b)
-		p.batchN++
-		full := p.batchN >= p.batchMax
-		p.mu.Unlock()
-		if full {
-			p.flushHTTP(false, false)
-		}
+		p.enqueue(ev.channel, b)
 		return b, nil
 	}
 	b := buf[:0]
@@ -228,14 +239,7 @@ func (p *publisher) publish(buf []byte, run int64, ev event, size int) ([]byte, 
 	b = appendPayload(b, run, ev.phase, ev.aud, size)
 	b = append(b, '}')
 	if p.httpURL != "" {
-		p.mu.Lock()
-		p.batch = append(append(p.batch, b...), '\n')
-		p.batchN++
-		full := p.batchN >= p.batchMax
-		p.mu.Unlock()
-		if full {
-			p.flushHTTP(false, false)
-		}
+		p.enqueue(ev.channel, b)
 		return b, nil
 	}
 	// PublishAsync keeps the slice until acknowledged: hand it a copy.
