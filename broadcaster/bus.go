@@ -18,7 +18,8 @@ type Bus interface {
 	// Consume calls fn for every event with id > after, in stream order,
 	// from the calling goroutine, until ctx ends (or the bus's connection
 	// closes for good: then it returns nil); fn is never called after
-	// Consume returns. Stored messages that are not valid events are
+	// Consume returns. A bus that cannot reach its server yet keeps trying
+	// rather than return an error. Stored messages that are not valid events are
 	// passed to bad (subject, position and reason, never the payload) and
 	// skipped.
 	Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(subject string, id uint64, err error)) error

@@ -256,7 +256,8 @@ func permanent(err error) bool {
 	return errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408
 }
 
-// backoff spaces retries: 250 ms doubling up to 5 s, until a deadline.
+// backoff spaces retries: 250 ms doubling up to 5 s, until a deadline (a
+// zero deadline: none, retries until the context ends).
 type backoff struct {
 	next     time.Duration
 	deadline time.Time
@@ -269,7 +270,10 @@ func newBackoff(deadline time.Time) *backoff {
 // wait sleeps until the next attempt and reports whether there is one
 // (the deadline has not passed and ctx has not ended).
 func (r *backoff) wait(ctx context.Context) bool {
-	d := min(r.next, time.Until(r.deadline))
+	d := r.next
+	if !r.deadline.IsZero() {
+		d = min(d, time.Until(r.deadline))
+	}
 	if d <= 0 {
 		return false
 	}
@@ -278,7 +282,7 @@ func (r *backoff) wait(ctx context.Context) bool {
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return time.Now().Before(r.deadline)
+		return r.deadline.IsZero() || time.Now().Before(r.deadline)
 	case <-ctx.Done():
 		return false
 	}
@@ -563,13 +567,35 @@ func (b *Bus) decode(subject string, data []byte, seq uint64, storedNanos int64)
 // the ordered consumer re-creates itself its old subscription's goroutine
 // may still be about to call the handler with event N while the new one
 // delivers N+1, so the events could arrive out of order.
+//
+// NATS may be down, or going down, when Consume starts: creating the
+// consumer is retried with backoff (250 ms doubling to 5 s, a warning each
+// time) until it succeeds or ctx ends. Only a refusal (the stream does not
+// exist, say) or a connection closed for good ends it early.
 func (b *Bus) Consume(ctx context.Context, after uint64, fn func(*protocol.Event), bad func(string, uint64, error)) error {
-	cons, err := b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   after + 1,
-	})
-	if err != nil {
-		return fmt.Errorf("natsbus: creating consumer: %w", err)
+	var cons jetstream.Consumer
+	retry := newBackoff(time.Time{})
+	for {
+		var err error
+		cons, err = b.js.OrderedConsumer(ctx, b.cfg.Stream, jetstream.OrderedConsumerConfig{
+			DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:   after + 1,
+		})
+		if err == nil {
+			break
+		}
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case b.nc.IsClosed():
+			return nil
+		case permanent(err):
+			return fmt.Errorf("natsbus: creating consumer: %w", err)
+		}
+		b.cfg.Logger.Warn("creating the stream's consumer failed; retrying", "stream", b.cfg.Stream, "err", err)
+		if !retry.wait(ctx) {
+			return ctx.Err()
+		}
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(512))
 	if err != nil {

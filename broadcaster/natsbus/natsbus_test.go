@@ -371,6 +371,67 @@ func TestReconnect(t *testing.T) {
 	}
 }
 
+// TestConsumeWhileNATSIsDown: a node that starts consuming while its NATS
+// is away (or going away: the node reports ready before its consumer
+// exists) keeps trying, and consumes once NATS is back, instead of
+// returning an error that ends the node's Run.
+func TestConsumeWhileNATSIsDown(t *testing.T) {
+	dir := t.TempDir()
+	srv := open(t, Config{DataDir: dir, Listen: "127.0.0.1:0"})
+	url := srv.ClientURL()
+	addr := strings.TrimPrefix(url, "nats://")
+	var logs logBuffer
+	node := open(t, Config{URL: url, Logger: logs.logger()})
+	first := pub(t, node, "/contest/c1", `1`)
+
+	srv.Close()
+	eventually(t, "the node to notice", func() bool { return !node.Connected() })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		got []uint64
+	)
+	done := make(chan error, 1)
+	go func() {
+		done <- node.Consume(ctx, 0, func(ev *protocol.Event) {
+			mu.Lock()
+			got = append(got, ev.ID)
+			mu.Unlock()
+		}, func(string, uint64, error) { t.Error("a bad message") })
+	}()
+	eventually(t, "a failed attempt logged", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Consume returned while NATS was down: %v", err)
+		default:
+		}
+		return strings.Contains(logs.String(), "creating the stream's consumer failed; retrying")
+	})
+	srv = open(t, Config{DataDir: dir, Listen: addr})
+	eventually(t, "the node to reconnect", node.Connected)
+	second := pub(t, node, "/contest/c1", `2`)
+	eventually(t, "both events", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Consume returned: %v", err)
+		default:
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) >= 2
+	})
+	cancel()
+	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+		t.Fatalf("Consume after cancel: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []uint64{first, second}; !slices.Equal(got, want) {
+		t.Fatalf("consumed %v, want %v", got, want)
+	}
+}
+
 // TestPublishBatchAfterDeadline: a batch whose time has run out sends
 // nothing more, and says so (ErrNotPublished), so a retry cannot repeat an
 // event; the stream holds none of them.
