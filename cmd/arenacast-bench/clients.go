@@ -113,11 +113,16 @@ type client struct {
 
 	// Owned by the reader goroutine (and by connect between connections).
 	last     []uint64 // newest id seen per spec.channels index
+	epochs   []string // the peer's stream epoch per spec.channels index (--peer)
 	received atomic.Uint64
 }
 
 func newClient(spec *clientSpec, m *meter) *client {
-	return &client{spec: spec, m: m, last: make([]uint64, len(spec.channels))}
+	c := &client{spec: spec, m: m, last: make([]uint64, len(spec.channels))}
+	if spec.peer {
+		c.epochs = make([]string, len(spec.channels))
+	}
+	return c
 }
 
 // connect dials, authenticates and subscribes, and returns when every
@@ -176,13 +181,17 @@ func (c *client) startWS(nc net.Conn, t target, resume bool) error {
 	if err != nil {
 		return err
 	}
+	var peerCmds [][]byte
+	if c.spec.peer { // built before the reader runs: it owns last and epochs
+		peerCmds = peerConnectCommands(c.spec.token, c.spec.channels, resume, c.epochs, c.last)
+	}
 	c.mu.Lock()
 	c.ws = ws
 	c.started = true
 	c.mu.Unlock()
 	go c.readWS(ws)
 	if c.spec.peer {
-		for _, cmd := range peerConnectCommands(c.spec.token, c.spec.channels) {
+		for _, cmd := range peerCmds {
 			if err := ws.writeText(cmd); err != nil {
 				return err
 			}

@@ -25,8 +25,8 @@
 // It starts nothing: point it at a server (--url), its NATS (--nats-url) and
 // the signing key the server trusts (--key). With --publish-http it
 // publishes in NDJSON batches to the server's POST /publish instead of NATS. The restart preset runs a
-// command the caller gives to restart the server. With --peer centrifugo the fanout, channels and
-// idle presets measure a Centrifugo server instead, with the same clients and publisher (peer.go).
+// command the caller gives to restart the server. With --peer centrifugo the fanout, channels,
+// spike and idle presets measure a Centrifugo server instead, with the same clients and publisher (peer.go).
 package main
 
 import (
@@ -150,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.publishBatch, "publish-batch", 500, "--publish-http: most events per request")
 	fs.DurationVar(&c.publishLinger, "publish-linger", 5*time.Millisecond, "--publish-http: a partial batch leaves after this")
 	fs.IntVar(&c.publishInFlight, "publish-inflight", 4, "--publish-http: most requests in flight; a batch waits for a free one, and that wait is in the measured latency")
-	fs.StringVar(&c.peer, "peer", "", "measure a peer instead of Arenacast: centrifugo (fanout, channels and idle presets, WebSocket, --publish-http to its HTTP API; see peer.go)")
+	fs.StringVar(&c.peer, "peer", "", "measure a peer instead of Arenacast: centrifugo (fanout, channels, spike and idle presets; spike needs its history and recovery on; WebSocket, --publish-http to its HTTP API; see peer.go)")
 	fs.StringVar(&c.peerSecret, "peer-secret", "", "--peer: the HMAC secret key its connection tokens are signed with")
 	fs.StringVar(&c.peerAPIKey, "peer-api-key", "", "--peer: its HTTP API key")
 	if err := fs.Parse(args); err != nil {
@@ -220,11 +220,11 @@ func (c config) checkPeer() error {
 	publishes := false
 	for _, p := range c.presets {
 		switch p {
-		case "fanout", "channels":
+		case "fanout", "channels", "spike":
 			publishes = true
 		case "idle":
 		default:
-			return fmt.Errorf("--peer: preset %s is Arenacast's only (fanout, channels and idle run against the peer)", p)
+			return fmt.Errorf("--peer: preset %s is Arenacast's only (fanout, channels, spike and idle run against the peer)", p)
 		}
 	}
 	switch {

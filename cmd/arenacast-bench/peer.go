@@ -1,15 +1,17 @@
 package main
 
-// The peer mode (--peer centrifugo) runs the fanout, channels and idle
-// presets against a Centrifugo server instead of Arenacast, so that both are measured
+// The peer mode (--peer centrifugo) runs the fanout, channels, spike and
+// idle presets against a Centrifugo server instead of Arenacast, so that both are measured
 // with the same clients, the same publisher and the same clock, as a user
 // comparing them would. Only what those presets need is spoken: Centrifugo's
-// JSON client protocol over WebSocket (connect with a token, subscribe,
-// publication pushes, the server's pings) and its HTTP API's batch of
-// publish commands. The payload the clients measure is the same as ever.
+// JSON client protocol over WebSocket (connect with a token, subscribe and
+// resubscribe with recovery, publication pushes, the server's pings) and its
+// HTTP API's batch of publish commands. The payload the clients measure is
+// the same as ever.
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -39,14 +41,38 @@ func peerToken(secret, user string, now time.Time) (string, error) {
 }
 
 // peerConnectCommands are the client's first messages: connect with token,
-// then one subscribe per channel (command ids 1, 2, ...).
-func peerConnectCommands(token string, channels []string) [][]byte {
+// then one subscribe per channel (command ids 1, 2, ...). With resume, a
+// channel whose stream position is known (its epoch and the offset of the
+// newest publication seen) asks the peer to recover what it missed.
+func peerConnectCommands(token string, channels []string, resume bool, epochs []string, last []uint64) [][]byte {
 	out := make([][]byte, 0, 1+len(channels))
 	out = append(out, []byte(`{"id":1,"connect":{"token":"`+token+`"}}`))
 	for i, ch := range channels {
-		out = append(out, []byte(`{"id":`+strconv.Itoa(i+2)+`,"subscribe":{"channel":"`+ch+`"}}`))
+		cmd := `{"id":` + strconv.Itoa(i+2) + `,"subscribe":{"channel":"` + ch + `"`
+		if resume && epochs[i] != "" {
+			cmd += `,"recover":true,"epoch":"` + epochs[i] + `","offset":` + strconv.FormatUint(last[i], 10)
+		}
+		out = append(out, []byte(cmd+`}}`))
 	}
 	return out
+}
+
+// peerReply is a command's reply, read with encoding/json (replies are
+// rare; publications take the fast path).
+type peerReply struct {
+	ID        int64            `json:"id"`
+	Connect   *json.RawMessage `json:"connect"`
+	Subscribe *struct {
+		Epoch         string `json:"epoch"`
+		Recovered     bool   `json:"recovered"`
+		WasRecovering bool   `json:"was_recovering"`
+		// Publications are what a recovery brings back.
+		Publications []struct {
+			Data   json.RawMessage `json:"data"`
+			Offset uint64          `json:"offset"`
+		} `json:"publications"`
+	} `json:"subscribe"`
+	Error *json.RawMessage `json:"error"`
 }
 
 // peerKind is what one JSON object from the peer is.
@@ -65,13 +91,13 @@ const (
 // peerFrame is one parsed object. For peerPub, channel and data (the
 // publication's data, possibly followed by the rest of the object) are
 // slices of the object, and offset is the stream offset (0 without
-// history). For peerError, msg is the error object.
+// history). For the replies, reply is the decoded object.
 type peerFrame struct {
 	kind    peerKind
 	channel []byte
 	data    []byte
 	offset  uint64
-	msg     []byte
+	reply   *peerReply
 }
 
 var (
@@ -111,19 +137,20 @@ func parsePeer(obj []byte) peerFrame {
 	if !bytes.HasPrefix(obj, []byte(`{"id":`)) {
 		return peerFrame{kind: peerBad}
 	}
-	_, rest, ok := cutInt(obj[len(`{"id":`):], ",")
-	if !ok {
+	r := new(peerReply)
+	if err := json.Unmarshal(obj, r); err != nil || r.ID <= 0 {
 		return peerFrame{kind: peerBad}
 	}
+	f := peerFrame{reply: r, kind: peerOther}
 	switch {
-	case bytes.HasPrefix(rest, []byte(`"error":`)):
-		return peerFrame{kind: peerError, msg: bytes.TrimSuffix(rest[len(`"error":`):], []byte("}"))}
-	case bytes.HasPrefix(rest, []byte(`"connect":`)):
-		return peerFrame{kind: peerConnected}
-	case bytes.HasPrefix(rest, []byte(`"subscribe":`)):
-		return peerFrame{kind: peerSubscribed}
+	case r.Error != nil:
+		f.kind = peerError
+	case r.Connect != nil:
+		f.kind = peerConnected
+	case r.Subscribe != nil:
+		f.kind = peerSubscribed
 	}
-	return peerFrame{kind: peerOther}
+	return f
 }
 
 // handlePeer processes one object from the peer received at now; ws is the
@@ -137,13 +164,30 @@ func (c *client) handlePeer(ws *wsConn, obj []byte, now int64) {
 		}
 	case peerConnected, peerOther:
 	case peerSubscribed:
+		// Command id k+2 subscribed channel k (peerConnectCommands).
+		sub, k := f.reply.Subscribe, int(f.reply.ID-2)
+		if k < 0 || k >= len(c.spec.channels) {
+			c.m.badFrames.Add(1)
+			return
+		}
+		c.epochs[k] = sub.Epoch
+		if sub.WasRecovering {
+			if sub.Recovered {
+				c.m.recovered.Add(1)
+			} else {
+				c.m.notRecov.Add(1)
+			}
+		}
+		for _, p := range sub.Publications {
+			c.event(nil, []byte(c.spec.channels[k]), p.Offset, p.Data, now, 0)
+		}
 		c.mu.Lock()
 		c.pending--
 		c.mu.Unlock()
 		c.finishConnect(nil)
 	case peerError:
 		c.m.errReplies.Add(1)
-		c.finishConnect(fmt.Errorf("error reply: %s", f.msg))
+		c.finishConnect(fmt.Errorf("error reply: %s", *f.reply.Error))
 	case peerPub:
 		id := f.offset
 		if id == 0 {

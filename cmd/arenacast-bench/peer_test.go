@@ -23,28 +23,33 @@ func TestParsePeer(t *testing.T) {
 		channel string
 		data    string // prefix of the data slice
 		offset  uint64
-		msg     string
+		id      int64 // the reply's command id
 	}{
-		{name: "connect reply", obj: `{"id":1,"connect":{"client":"3c60fb65","version":"0.0.0 OSS","expires":true,"ttl":3600,"ping":25,"pong":true}}`, kind: peerConnected},
-		{name: "subscribe reply", obj: `{"id":2,"subscribe":{}}`, kind: peerSubscribed},
-		{name: "error reply", obj: `{"id":3,"error":{"code":105,"message":"already subscribed"}}`, kind: peerError, msg: `{"code":105,"message":"already subscribed"}`},
+		{name: "connect reply", obj: `{"id":1,"connect":{"client":"3c60fb65","version":"0.0.0 OSS","expires":true,"ttl":3600,"ping":25,"pong":true}}`, kind: peerConnected, id: 1},
+		{name: "subscribe reply", obj: `{"id":2,"subscribe":{}}`, kind: peerSubscribed, id: 2},
+		{name: "error reply", obj: `{"id":3,"error":{"code":105,"message":"already subscribed"}}`, kind: peerError, id: 3},
 		{name: "publication", obj: `{"push":{"channel":"/contest/x","pub":{"data":{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"}}}}`,
 			kind: peerPub, channel: "/contest/x", data: `{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"}`},
 		{name: "publication with offset", obj: `{"push":{"channel":"/contest/x","pub":{"data":{"r":1,"p":1,"t":5,"a":"pub","pad":"xx"},"offset":17}}}`,
 			kind: peerPub, channel: "/contest/x", data: `{"r":1,"p":1,"t":5`, offset: 17},
 		{name: "ping", obj: `{}`, kind: peerPing},
 		{name: "join push", obj: `{"push":{"channel":"/contest/x","join":{"info":{"user":"u1"}}}}`, kind: peerOther},
-		{name: "other reply", obj: `{"id":4,"presence":{}}`, kind: peerOther},
+		{name: "other reply", obj: `{"id":4,"presence":{}}`, kind: peerOther, id: 4},
 		{name: "publication without data", obj: `{"push":{"channel":"/contest/x","pub":{"offset":3}}}`, kind: peerBad},
 		{name: "Arenacast's event", obj: `{"type":"run_update","channel":"/contest/x","id":"1"}`, kind: peerBad},
 		{name: "reply without a number", obj: `{"id":"a","subscribe":{}}`, kind: peerBad},
+		{name: "reply that is not JSON", obj: `{"id":2,"subscribe":{`, kind: peerBad},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := parsePeer([]byte(tc.obj))
+			var id int64
+			if f.reply != nil {
+				id = f.reply.ID
+			}
 			if f.kind != tc.kind || string(f.channel) != tc.channel || f.offset != tc.offset ||
-				!strings.HasPrefix(string(f.data), tc.data) || string(f.msg) != tc.msg {
-				t.Errorf("parsePeer = {kind %d channel %q data %q offset %d msg %q}, want {%d %q %q... %d %q}",
-					f.kind, f.channel, f.data, f.offset, f.msg, tc.kind, tc.channel, tc.data, tc.offset, tc.msg)
+				!strings.HasPrefix(string(f.data), tc.data) || id != tc.id {
+				t.Errorf("parsePeer = {kind %d channel %q data %q offset %d id %d}, want {%d %q %q... %d %d}",
+					f.kind, f.channel, f.data, f.offset, id, tc.kind, tc.channel, tc.data, tc.offset, tc.id)
 			}
 			if f.kind == peerPub {
 				if p, ok := parsePayload(f.data); !ok || p.run != 1 || p.phase != 1 || p.sent != 5 || string(p.aud) != "pub" {
@@ -52,6 +57,49 @@ func TestParsePeer(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPeerRecovery: subscribe replies in the form Centrifugo v6.9.1 with
+// history sends them (the epoch; after a drop, was_recovering, recovered
+// and the publications brought back) feed the client's resume state and its
+// deliveries.
+func TestPeerRecovery(t *testing.T) {
+	m := newMeter()
+	m.runID = 1
+	c := newClient(&clientSpec{user: "u", role: roleMember, channels: []string{"/contest/a", "/contest/b"}, peer: true}, m)
+	c.ready, c.pending = make(chan struct{}), 2
+	c.handlePeer(nil, []byte(`{"id":2,"subscribe":{"recoverable":true,"epoch":"Ab","offset":4,"positioned":true}}`), 10)
+	c.handlePeer(nil, []byte(`{"id":3,"subscribe":{"recoverable":true,"epoch":"Cd","positioned":true}}`), 10)
+	if c.epochs[0] != "Ab" || c.epochs[1] != "Cd" || c.pending != 0 || m.recovered.Load()+m.notRecov.Load() != 0 {
+		t.Fatalf("after the first subscribes: epochs %q pending %d", c.epochs, c.pending)
+	}
+	c.last[0] = 4
+	cmds := peerConnectCommands("tok", c.spec.channels, true, c.epochs, c.last)
+	if got, want := string(cmds[1]), `{"id":2,"subscribe":{"channel":"/contest/a","recover":true,"epoch":"Ab","offset":4}}`; got != want {
+		t.Errorf("resubscribe %s, want %s", got, want)
+	}
+	if got, want := string(cmds[2]), `{"id":3,"subscribe":{"channel":"/contest/b","recover":true,"epoch":"Cd","offset":0}}`; got != want {
+		t.Errorf("resubscribe %s, want %s", got, want)
+	}
+	if got, want := string(peerConnectCommands("tok", c.spec.channels, false, c.epochs, c.last)[1]), `{"id":2,"subscribe":{"channel":"/contest/a"}}`; got != want {
+		t.Errorf("a first subscribe %s, want %s", got, want)
+	}
+	c.ready, c.pending = make(chan struct{}), 2
+	// As read off the server (its own offset field after a recovery is not
+	// the newest publication's; the client goes by the publications').
+	c.handlePeer(nil, []byte(`{"id":2,"subscribe":{"recoverable":true,"epoch":"Ab","publications":[`+
+		`{"data":{"r":1,"p":1,"t":2,"a":"pub","pad":"x"},"offset":5},{"data":{"r":1,"p":1,"t":3,"a":"pub","pad":"x"},"offset":6}],`+
+		`"recovered":true,"offset":1,"positioned":true,"was_recovering":true}}`), 10)
+	// A wrong epoch (the peer restarted): not recovered, nothing brought back.
+	c.handlePeer(nil, []byte(`{"id":3,"subscribe":{"recoverable":true,"epoch":"Ef","offset":9,"positioned":true,"was_recovering":true}}`), 10)
+	if c.last[0] != 6 || c.received.Load() != 2 || m.recovered.Load() != 1 || m.notRecov.Load() != 1 || c.epochs[1] != "Ef" || c.pending != 0 {
+		t.Errorf("after recovery: last %v received %d recovered %d/%d epochs %q pending %d",
+			c.last, c.received.Load(), m.recovered.Load(), m.notRecov.Load(), c.epochs, c.pending)
+	}
+	c.handlePeer(nil, []byte(`{"id":9,"subscribe":{}}`), 10)
+	if m.badFrames.Load() != 1 {
+		t.Errorf("a reply to no command of ours: %d bad frames, want 1", m.badFrames.Load())
 	}
 }
 
@@ -104,7 +152,7 @@ func TestPeerToken(t *testing.T) {
 	if _, err := peerToken("", "u7", now); err == nil {
 		t.Error("an empty secret signed a token")
 	}
-	cmds := peerConnectCommands(tok, []string{"/contest/a", "/contest/b"})
+	cmds := peerConnectCommands(tok, []string{"/contest/a", "/contest/b"}, false, nil, nil)
 	want := []string{`{"id":1,"connect":{"token":"` + tok + `"}}`, `{"id":2,"subscribe":{"channel":"/contest/a"}}`, `{"id":3,"subscribe":{"channel":"/contest/b"}}`}
 	if len(cmds) != len(want) {
 		t.Fatalf("%d commands", len(cmds))
@@ -130,7 +178,7 @@ func TestParseFlagsPeer(t *testing.T) {
 	}
 	for name, extra := range map[string][]string{
 		"unknown peer":  {"--peer", "mercure"},
-		"other preset":  {"--preset", "spike"},
+		"other preset":  {"--preset", "contest"},
 		"SSE":           {"--transport", "sse"},
 		"packed frames": {"--batch"},
 		"no HTTP API":   {"--publish-http", ""},
