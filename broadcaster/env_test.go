@@ -56,6 +56,10 @@ type nodeConfig struct {
 	// http2 serves the node over TLS with HTTP/2 (httptest), where SSE
 	// stays with net/http instead of taking the connection over.
 	http2 bool
+	// beforeRun runs just before the node's Run starts (its bus open and
+	// read); readyWithin, when set, replaces waitFor as the wait for ready.
+	beforeRun   func()
+	readyWithin time.Duration
 }
 
 func newEnv(t *testing.T, tweak func(*broadcaster.Options)) *env {
@@ -109,15 +113,24 @@ func newNode(t *testing.T, nc nodeConfig) *env {
 	e := &env{t: t, bus: bus, srv: srv, signer: auth.NewHMACSigner("test", testSecret), done: make(chan struct{})}
 	rctx, cancel := context.WithCancel(ctx)
 	e.cancel = cancel
+	if nc.beforeRun != nil {
+		nc.beforeRun()
+	}
 	go func() {
 		defer close(e.done)
 		if err := srv.Run(rctx); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}()
+	readyWithin := waitFor
+	if nc.readyWithin > 0 {
+		readyWithin = nc.readyWithin
+	}
 	select {
 	case <-srv.Ready():
-	case <-time.After(waitFor):
+	case <-e.done:
+		t.Fatal("Run ended before the server was ready")
+	case <-time.After(readyWithin):
 		t.Fatal("server not ready")
 	}
 	if err := revs.Watch(rctx, srv, func(key string, err error) { t.Errorf("bad revocation %s: %v", key, err) }); err != nil {

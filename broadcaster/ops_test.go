@@ -1,9 +1,11 @@
 package broadcaster_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	natsserver "github.com/nats-io/nats-server/v2/server"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -217,6 +220,69 @@ func TestNATSRestart(t *testing.T) {
 	waitUntil(t, func() bool { code, _ := readyz(t, e); return code == 200 })
 	id := e.publish("contest_update", "/contest/c1", "", true, `{"after":"restart"}`)
 	cl.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
+}
+
+// TestRunWaitsForNATS: a node whose NATS goes away between opening its
+// stream and Run reading the stream's position waits for NATS (logging
+// each failed attempt) instead of ending Run with an error, and once NATS
+// is back it gets ready and delivers.
+func TestRunWaitsForNATS(t *testing.T) {
+	dir := t.TempDir()
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	opts.JetStream = true
+	opts.StoreDir = dir
+	ns := natstest.RunServer(&opts)
+	port := ns.Addr().(*net.TCPAddr).Port
+	logs := &lockedBuffer{}
+	back := make(chan *natsserver.Server, 1)
+	e := newNode(t, nodeConfig{
+		natsURL:     ns.ClientURL(),
+		opts:        func(o *broadcaster.Options) { o.Logger = slog.New(slog.NewTextHandler(logs, nil)) },
+		readyWithin: 3 * waitFor, // the first attempt waits out the request timeout (5 s)
+		beforeRun: func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			go func() { // NATS returns once Run has tried and failed
+				deadline := time.Now().Add(3 * waitFor)
+				for !strings.Contains(logs.String(), "reading the stream position failed; retrying") && time.Now().Before(deadline) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				o := opts
+				o.Port = port
+				back <- natstest.RunServer(&o)
+			}()
+		},
+	})
+	ns2 := <-back
+	defer ns2.Shutdown()
+	if !strings.Contains(logs.String(), "reading the stream position failed; retrying") {
+		t.Fatal("ready without a failed attempt: NATS was not away when Run started")
+	}
+	cl := e.dial(dialOpts{})
+	cl.auth(e.token("root", func(c *auth.Claims) { c.SiteAdmin = true }))
+	cl.subscribe("/contest/c1")
+	id := e.publish("contest_update", "/contest/c1", "", true, `{"after":"wait"}`)
+	cl.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
+}
+
+// lockedBuffer is a log sink that the node's goroutines write while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestGracefulShutdown: every client is told to reconnect (4000), spread

@@ -146,9 +146,9 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 func (s *Server) Run(ctx context.Context) error {
 	s.startRings()
 	defer s.stopRings()
-	last, err := s.opts.Bus.LastID(ctx)
+	last, err := s.startPosition(ctx)
 	if err != nil {
-		return fmt.Errorf("broadcaster: reading the stream position: %w", err)
+		return nil // ctx ended while NATS was away
 	}
 	// Warm up: read the newest WarmEvents stored events into the recent
 	// log and the snapshot cache without dispatching them, so that
@@ -184,6 +184,33 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// startPosition reads the stream's position for Run. The bus was opened
+// (its stream exists) just before, so a failure here is NATS going away in
+// between: it retries with backoff (250 ms doubling to 5 s, a warning each
+// time) until it succeeds or ctx ends (then it returns ctx's error). The node
+// is not ready meanwhile.
+func (s *Server) startPosition(ctx context.Context) (uint64, error) {
+	wait := 250 * time.Millisecond
+	for {
+		last, err := s.opts.Bus.LastID(ctx)
+		if err == nil {
+			return last, nil
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		s.log.Warn("reading the stream position failed; retrying", "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return 0, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
 }
 
 // route takes one event off the stream.

@@ -389,7 +389,13 @@ func (c *Serve) Run(ctx context.Context) error {
 	select {
 	case <-srv.Ready():
 	case err := <-runErr:
-		return fmt.Errorf("consuming events: %w", err)
+		switch {
+		case err != nil:
+			return fmt.Errorf("consuming events: %w", err)
+		case runCtx.Err() != nil:
+			return nil // stopped (a signal) before it was ready, e.g. while NATS was away
+		}
+		return errors.New("consuming events: the NATS connection closed before the node was ready")
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- serveHTTP(c.ln) }()
