@@ -189,11 +189,7 @@ func readyz(t *testing.T, e *env) (int, broadcaster.Readiness) {
 // TestNATSRestart: /readyz follows NATS down and up again; clients keep
 // their connections and receive events published after NATS returns.
 func TestNATSRestart(t *testing.T) {
-	dir := t.TempDir()
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	opts.JetStream = true
-	opts.StoreDir = dir
+	opts := jetStreamOptions(t.TempDir())
 	ns := natstest.RunServer(&opts)
 	url := ns.ClientURL()
 	e := newNode(t, nodeConfig{natsURL: url})
@@ -227,11 +223,7 @@ func TestNATSRestart(t *testing.T) {
 // each failed attempt) instead of ending Run with an error, and once NATS
 // is back it gets ready and delivers.
 func TestRunWaitsForNATS(t *testing.T) {
-	dir := t.TempDir()
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	opts.JetStream = true
-	opts.StoreDir = dir
+	opts := jetStreamOptions(t.TempDir())
 	ns := natstest.RunServer(&opts)
 	port := ns.Addr().(*net.TCPAddr).Port
 	logs := &lockedBuffer{}
@@ -264,6 +256,16 @@ func TestRunWaitsForNATS(t *testing.T) {
 	cl.subscribe("/contest/c1")
 	id := e.publish("contest_update", "/contest/c1", "", true, `{"after":"wait"}`)
 	cl.expect("contest_update", map[string]any{"id": protocol.IDString(id)})
+}
+
+// jetStreamOptions are a test NATS server's options with JetStream storing
+// in dir, on a port of its own.
+func jetStreamOptions(dir string) natsserver.Options {
+	opts := natstest.DefaultTestOptions
+	opts.Port = -1
+	opts.JetStream = true
+	opts.StoreDir = dir
+	return opts
 }
 
 // lockedBuffer is a log sink that the node's goroutines write while the

@@ -327,27 +327,8 @@ func TestReconnect(t *testing.T) {
 	var logs logBuffer
 	node := open(t, Config{URL: url, Logger: logs.logger()})
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []uint64
-	)
-	done := make(chan error, 1)
-	go func() {
-		done <- node.Consume(ctx, 0, func(ev *protocol.Event) {
-			mu.Lock()
-			got = append(got, ev.ID)
-			mu.Unlock()
-		}, func(string, uint64, error) { t.Error("a bad message") })
-	}()
-	received := func(n int) func() bool {
-		return func() bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return len(got) >= n
-		}
-	}
+	c := consume(t, node)
+	received := func(n int) func() bool { return func() bool { return len(c.ids()) >= n } }
 	before := []uint64{pub(t, node, "/contest/c1", `1`), pub(t, node, "/user/u1", `2`)}
 	eventually(t, "the events before the restart", received(2))
 
@@ -362,11 +343,7 @@ func TestReconnect(t *testing.T) {
 		after = append(after, pub(t, node, "/contest/c1", fmt.Sprint(10+i)))
 	}
 	eventually(t, "the events after the restart", received(5))
-	cancel()
-	<-done
-	mu.Lock()
-	defer mu.Unlock()
-	if want := append(before, after...); !slices.Equal(got, want) {
+	if got, want := c.stop(), append(before, after...); !slices.Equal(got, want) {
 		t.Fatalf("consumed %v, want %v", got, want)
 	}
 }
@@ -386,50 +363,74 @@ func TestConsumeWhileNATSIsDown(t *testing.T) {
 
 	srv.Close()
 	eventually(t, "the node to notice", func() bool { return !node.Connected() })
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		got []uint64
-	)
-	done := make(chan error, 1)
-	go func() {
-		done <- node.Consume(ctx, 0, func(ev *protocol.Event) {
-			mu.Lock()
-			got = append(got, ev.ID)
-			mu.Unlock()
-		}, func(string, uint64, error) { t.Error("a bad message") })
-	}()
+	c := consume(t, node)
 	eventually(t, "a failed attempt logged", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("Consume returned while NATS was down: %v", err)
-		default:
-		}
+		c.running()
 		return strings.Contains(logs.String(), "creating the stream's consumer failed; retrying")
 	})
 	srv = open(t, Config{DataDir: dir, Listen: addr})
 	eventually(t, "the node to reconnect", node.Connected)
 	second := pub(t, node, "/contest/c1", `2`)
-	eventually(t, "both events", func() bool {
-		select {
-		case err := <-done:
-			t.Fatalf("Consume returned: %v", err)
-		default:
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= 2
-	})
-	cancel()
-	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("Consume after cancel: %v", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := []uint64{first, second}; !slices.Equal(got, want) {
+	eventually(t, "both events", func() bool { c.running(); return len(c.ids()) >= 2 })
+	if got, want := c.stop(), []uint64{first, second}; !slices.Equal(got, want) {
 		t.Fatalf("consumed %v, want %v", got, want)
 	}
+}
+
+// consumer is a Consume running on its own goroutine for a test, keeping
+// the ids it was given.
+type consumer struct {
+	t      *testing.T
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex // guards got
+	got    []uint64
+}
+
+// consume starts Consume on b from the stream's start; a message that is
+// not an event fails the test.
+func consume(t *testing.T, b *Bus) *consumer {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &consumer{t: t, cancel: cancel, done: make(chan error, 1)}
+	t.Cleanup(func() { c.stop() })
+	go func() {
+		c.done <- b.Consume(ctx, 0, func(ev *protocol.Event) {
+			c.mu.Lock()
+			c.got = append(c.got, ev.ID)
+			c.mu.Unlock()
+		}, func(string, uint64, error) { t.Error("a bad message") })
+	}()
+	return c
+}
+
+// ids is what was consumed so far.
+func (c *consumer) ids() []uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.got)
+}
+
+// running fails the test if Consume has returned.
+func (c *consumer) running() {
+	select {
+	case err := <-c.done:
+		c.done <- err // for stop
+		c.t.Fatalf("Consume returned: %v", err)
+	default:
+	}
+}
+
+// stop cancels Consume, waits for it (it must end without an error of its
+// own) and returns what it consumed. Later calls only return that.
+func (c *consumer) stop() []uint64 {
+	if c.cancel != nil {
+		c.cancel()
+		c.cancel = nil
+		if err := <-c.done; err != nil && !errors.Is(err, context.Canceled) {
+			c.t.Errorf("Consume after cancel: %v", err)
+		}
+	}
+	return c.ids()
 }
 
 // TestPublishBatchAfterDeadline: a batch whose time has run out sends
