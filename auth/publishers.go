@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 )
@@ -14,53 +15,82 @@ const PublisherCacheTTL = time.Minute
 // entries go, and if none had, all of them (the next requests verify again).
 const publisherCacheMax = 256
 
-// publisherCache holds accepted publisher tokens with the time until
-// which each stays accepted. The zero value is empty and ready.
-type publisherCache struct {
+// UserCacheTTL is the longest Verify goes on accepting a user token
+// without checking its signature again.
+const UserCacheTTL = 10 * time.Minute
+
+// userCacheMax bounds the user tokens Verify remembers (~100 bytes each,
+// the principals being shared with the connections that hold them).
+const userCacheMax = 1 << 16
+
+// tokenCache holds accepted tokens, under key K, with their principals and
+// the time until which each stays accepted. The zero value is empty and
+// ready; max 0 means publisherCacheMax.
+type tokenCache[K comparable] struct {
+	max     int        // the bound on entries; set before first use
 	mu      sync.Mutex // guards entries
-	entries map[string]publisherEntry
+	entries map[K]cacheEntry
 }
 
-type publisherEntry struct {
+type cacheEntry struct {
 	p     *Principal // immutable, shared by the requests that present the token
 	until time.Time  // accepted before this instant
 }
 
-// get returns the principal of token if it is remembered and now is
+// publisherCache is VerifyPublisher's: keyed by the token itself.
+type publisherCache = tokenCache[string]
+
+// userCache is Verify's: keyed by the token's SHA-256, so an entry does not
+// keep the token's few hundred bytes. Finding a second token with the same
+// digest is not feasible, so a hit is the very token once verified.
+type userCache = tokenCache[[sha256.Size]byte]
+
+// get returns the principal under key if it is remembered and now is
 // before its time, else nil.
-func (c *publisherCache) get(token string, now time.Time) *Principal {
+func (c *tokenCache[K]) get(key K, now time.Time) *Principal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[token]
+	e, ok := c.entries[key]
 	if !ok {
 		return nil
 	}
 	if !now.Before(e.until) {
-		delete(c.entries, token)
+		delete(c.entries, key)
 		return nil
 	}
 	return e.p
 }
 
-// put remembers token's principal until until.
-func (c *publisherCache) put(token string, p *Principal, until, now time.Time) {
+// put remembers key's principal until until.
+func (c *tokenCache[K]) put(key K, p *Principal, until, now time.Time) {
 	if !now.Before(until) {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
-		c.entries = make(map[string]publisherEntry)
+		c.entries = make(map[K]cacheEntry)
 	}
-	if _, ok := c.entries[token]; !ok && len(c.entries) >= publisherCacheMax {
+	limit := c.max
+	if limit <= 0 {
+		limit = publisherCacheMax
+	}
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= limit {
 		for k, e := range c.entries {
 			if !now.Before(e.until) {
 				delete(c.entries, k)
 			}
 		}
-		if len(c.entries) >= publisherCacheMax {
+		if len(c.entries) >= limit {
 			clear(c.entries)
 		}
 	}
-	c.entries[token] = publisherEntry{p: p, until: until}
+	c.entries[key] = cacheEntry{p: p, until: until}
+}
+
+// len reports how many entries are held (tests).
+func (c *tokenCache[K]) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
 }

@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TestVerifyRemembers: a user token Verify accepted is remembered (the same
+// Principal comes back without a signature check) until its exp or
+// UserCacheTTL, after which it is verified again, and refused once past exp
+// and the leeway; forged, scoreboard and not-yet-valid tokens are refused
+// every time and never remembered; the cache stays within its bound.
+func TestVerifyRemembers(t *testing.T) {
+	f := fixture()
+	now := t0
+	v, err := NewVerifier(VerifierOptions{Keys: keySetOf(t, f.ed, f.hs), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := func(sub string, life time.Duration) string {
+		c := userClaims(sub)
+		c.ExpiresAt = jwt.NewNumericDate(t0.Add(life))
+		return mint(t, f.ed, c)
+	}
+	short, long := user("alice", 10*time.Second), user("bob", time.Hour)
+	forged := long[:len(long)-4] + "AAAA"
+	board := mint(t, f.ed, scoreboardClaims("annual-2024"))
+	early := func() string {
+		c := userClaims("carol")
+		c.NotBefore = jwt.NewNumericDate(t0.Add(5 * time.Minute))
+		return mint(t, f.hs, c)
+	}()
+
+	var first *Principal
+	for _, step := range []struct {
+		name   string
+		at     time.Duration // the clock, from t0
+		token  string
+		want   Reason // "" accepted
+		cached func(*Principal) bool
+	}{
+		{"first use verifies", 0, long, "", func(p *Principal) bool { first = p; return true }},
+		{"second use is remembered", time.Second, long, "", func(p *Principal) bool { return p == first }},
+		{"still remembered just before the TTL", UserCacheTTL - time.Second, long, "", func(p *Principal) bool { return p == first }},
+		{"after the TTL it verifies again", UserCacheTTL + time.Second, long, "", func(p *Principal) bool { return p != first }},
+		{"forged: the remembered token's payload, another signature", UserCacheTTL + 2*time.Second, forged, ReasonSignature, nil},
+		{"forged, again", UserCacheTTL + 3*time.Second, forged, ReasonSignature, nil},
+		{"a scoreboard token", 0, board, ReasonClaims, nil},
+		{"a scoreboard token, again", time.Second, board, ReasonClaims, nil},
+		{"not yet valid", 0, early, ReasonNotYetValid, nil},
+		{"short-lived", 0, short, "", func(p *Principal) bool { first = p; return true }},
+		{"short-lived, remembered before exp", 9 * time.Second, short, "", func(p *Principal) bool { return p == first }},
+		{"short-lived, past exp within the leeway: verified again", 11 * time.Second, short, "", func(p *Principal) bool { return p != first }},
+		{"short-lived, past the leeway", 41 * time.Second, short, ReasonExpired, nil},
+		{"short-lived, past the leeway, again", 42 * time.Second, short, ReasonExpired, nil},
+	} {
+		now = t0.Add(step.at)
+		p, err := v.Verify(step.token)
+		wantReason(t, err, step.want)
+		if step.want != "" {
+			if p != nil {
+				t.Errorf("%s: refused but returned a principal", step.name)
+			}
+			continue
+		}
+		if p == nil {
+			t.Fatalf("%s: accepted without a principal", step.name)
+		}
+		if !step.cached(p) {
+			t.Errorf("%s: the principal came from the wrong place (remembered or not)", step.name)
+		}
+	}
+	// Remembered now: long (verified again after the TTL). short expired and
+	// was dropped when looked up; nothing refused was kept.
+	if n := v.users.len(); n != 1 {
+		t.Errorf("%d tokens remembered, want 1 (refusals must not be kept)", n)
+	}
+
+	// More distinct tokens than the bound (a small one, the mechanism being
+	// the same as at userCacheMax): it holds.
+	const bound = 64
+	v.users.max = bound
+	now = t0
+	for i := range bound + 50 {
+		c := userClaims("u" + strconv.Itoa(i))
+		if _, err := v.Verify(mint(t, f.hs, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := v.users.len(); n == 0 || n > bound {
+		t.Fatalf("%d tokens remembered, want 1-%d", n, bound)
+	}
+}
