@@ -31,13 +31,7 @@ func TestVerifyPublisher(t *testing.T) {
 	forged := long[:len(long)-4] + "AAAA"
 
 	var first *Principal
-	for _, step := range []struct {
-		name   string
-		at     time.Duration // the clock, from t0
-		token  string
-		want   Reason // "" accepted
-		cached func(*Principal) bool
-	}{
+	runCacheSteps(t, &now, v.VerifyPublisher, func(p *Principal) bool { return p.Publish }, []cacheStep{
 		{"first use verifies", 0, long, "", func(p *Principal) bool { first = p; return true }},
 		{"second use is remembered", time.Second, long, "", func(p *Principal) bool { return p == first }},
 		{"after the TTL it verifies again", PublisherCacheTTL + 2*time.Second, long, "", func(p *Principal) bool { return p != first }},
@@ -48,23 +42,7 @@ func TestVerifyPublisher(t *testing.T) {
 		{"short-lived, remembered before exp", 9 * time.Second, short, "", func(p *Principal) bool { return p == first }},
 		{"short-lived, past exp within the leeway: verified again", 11 * time.Second, short, "", func(p *Principal) bool { return p != first }},
 		{"short-lived, past the leeway", 41 * time.Second, short, ReasonExpired, nil},
-	} {
-		now = t0.Add(step.at)
-		p, err := v.VerifyPublisher(step.token)
-		wantReason(t, err, step.want)
-		if step.want != "" {
-			if p != nil {
-				t.Errorf("%s: refused but returned a principal", step.name)
-			}
-			continue
-		}
-		if p == nil || !p.Publish {
-			t.Fatalf("%s: accepted without a publisher principal: %+v", step.name, p)
-		}
-		if !step.cached(p) {
-			t.Errorf("%s: the principal came from the wrong place (remembered or not)", step.name)
-		}
-	}
+	})
 	v.publishers.mu.Lock()
 	for tok := range v.publishers.entries {
 		if tok == plain || tok == forged {

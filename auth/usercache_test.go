@@ -35,13 +35,7 @@ func TestVerifyRemembers(t *testing.T) {
 	}()
 
 	var first *Principal
-	for _, step := range []struct {
-		name   string
-		at     time.Duration // the clock, from t0
-		token  string
-		want   Reason // "" accepted
-		cached func(*Principal) bool
-	}{
+	runCacheSteps(t, &now, v.Verify, nil, []cacheStep{
 		{"first use verifies", 0, long, "", func(p *Principal) bool { first = p; return true }},
 		{"second use is remembered", time.Second, long, "", func(p *Principal) bool { return p == first }},
 		{"still remembered just before the TTL", UserCacheTTL - time.Second, long, "", func(p *Principal) bool { return p == first }},
@@ -56,23 +50,7 @@ func TestVerifyRemembers(t *testing.T) {
 		{"short-lived, past exp within the leeway: verified again", 11 * time.Second, short, "", func(p *Principal) bool { return p != first }},
 		{"short-lived, past the leeway", 41 * time.Second, short, ReasonExpired, nil},
 		{"short-lived, past the leeway, again", 42 * time.Second, short, ReasonExpired, nil},
-	} {
-		now = t0.Add(step.at)
-		p, err := v.Verify(step.token)
-		wantReason(t, err, step.want)
-		if step.want != "" {
-			if p != nil {
-				t.Errorf("%s: refused but returned a principal", step.name)
-			}
-			continue
-		}
-		if p == nil {
-			t.Fatalf("%s: accepted without a principal", step.name)
-		}
-		if !step.cached(p) {
-			t.Errorf("%s: the principal came from the wrong place (remembered or not)", step.name)
-		}
-	}
+	})
 	// Remembered now: long (verified again after the TTL). short expired and
 	// was dropped when looked up; nothing refused was kept.
 	if n := v.users.len(); n != 1 {
@@ -92,5 +70,40 @@ func TestVerifyRemembers(t *testing.T) {
 	}
 	if n := v.users.len(); n == 0 || n > bound {
 		t.Fatalf("%d tokens remembered, want 1-%d", n, bound)
+	}
+}
+
+// cacheStep is one use of a token in a cache test: at a time, the token,
+// the refusal wanted ("" accepted), and for an acceptance whether the
+// principal came from where it should (cached reports true when it did).
+type cacheStep struct {
+	name   string
+	at     time.Duration // the clock, from t0
+	token  string
+	want   Reason
+	cached func(*Principal) bool
+}
+
+// runCacheSteps sets *now and calls verify for each step in order, checking
+// the refusal or, for an acceptance, that accepted (when non-nil) holds and
+// that the principal came from the right place.
+func runCacheSteps(t *testing.T, now *time.Time, verify func(string) (*Principal, error), accepted func(*Principal) bool, steps []cacheStep) {
+	t.Helper()
+	for _, step := range steps {
+		*now = t0.Add(step.at)
+		p, err := verify(step.token)
+		wantReason(t, err, step.want)
+		if step.want != "" {
+			if p != nil {
+				t.Errorf("%s: refused but returned a principal", step.name)
+			}
+			continue
+		}
+		if p == nil || (accepted != nil && !accepted(p)) {
+			t.Fatalf("%s: accepted without the right principal: %+v", step.name, p)
+		}
+		if !step.cached(p) {
+			t.Errorf("%s: the principal came from the wrong place (remembered or not)", step.name)
+		}
 	}
 }
