@@ -19,8 +19,8 @@ const publisherCacheMax = 256
 // without checking its signature again.
 const UserCacheTTL = 10 * time.Minute
 
-// userCacheMax bounds the user tokens Verify remembers (~100 bytes each,
-// the principals being shared with the connections that hold them).
+// userCacheMax bounds the user tokens Verify remembers (~100 bytes each
+// and the principal, which the connections holding it share).
 const userCacheMax = 1 << 16
 
 // tokenCache holds accepted tokens, under key K, with their principals and
@@ -34,6 +34,7 @@ type tokenCache[K comparable] struct {
 
 type cacheEntry struct {
 	p     *Principal // immutable, shared by the requests that present the token
+	since time.Time  // when it was verified: a clock set back before it misses
 	until time.Time  // accepted before this instant
 }
 
@@ -46,7 +47,8 @@ type publisherCache = tokenCache[string]
 type userCache = tokenCache[[sha256.Size]byte]
 
 // get returns the principal under key if it is remembered and now is
-// before its time, else nil.
+// within [since, until), else nil. Times are compared as wall clock
+// readings (the callers strip the monotonic one), as jwt compares them.
 func (c *tokenCache[K]) get(key K, now time.Time) *Principal {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -54,14 +56,17 @@ func (c *tokenCache[K]) get(key K, now time.Time) *Principal {
 	if !ok {
 		return nil
 	}
-	if !now.Before(e.until) {
+	if now.Before(e.since) || !now.Before(e.until) {
 		delete(c.entries, key)
 		return nil
 	}
 	return e.p
 }
 
-// put remembers key's principal until until.
+// put remembers key's principal, verified at now, until until. When the
+// cache is full it drops the expired entries, and all of them if that
+// frees less than a quarter of the bound, so a full cache is not scanned
+// on every insert.
 func (c *tokenCache[K]) put(key K, p *Principal, until, now time.Time) {
 	if !now.Before(until) {
 		return
@@ -81,11 +86,11 @@ func (c *tokenCache[K]) put(key K, p *Principal, until, now time.Time) {
 				delete(c.entries, k)
 			}
 		}
-		if len(c.entries) >= limit {
+		if len(c.entries) > limit-limit/4 {
 			clear(c.entries)
 		}
 	}
-	c.entries[key] = cacheEntry{p: p, until: until}
+	c.entries[key] = cacheEntry{p: p, since: now, until: until}
 }
 
 // len reports how many entries are held (tests).

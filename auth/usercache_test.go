@@ -2,6 +2,7 @@ package auth
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,6 +35,12 @@ func TestVerifyRemembers(t *testing.T) {
 		return mint(t, f.hs, c)
 	}()
 
+	// The same signature bytes, the last base64 character's spare bits set:
+	// a lenient decoder reads it as the same token.
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(b64, long[len(long)-1])
+	respelled := long[:len(long)-1] + string(b64[last^1])
+
 	var first *Principal
 	runCacheSteps(t, &now, v.Verify, nil, []cacheStep{
 		{"first use verifies", 0, long, "", func(p *Principal) bool { first = p; return true }},
@@ -45,6 +52,10 @@ func TestVerifyRemembers(t *testing.T) {
 		{"a scoreboard token", 0, board, ReasonClaims, nil},
 		{"a scoreboard token, again", time.Second, board, ReasonClaims, nil},
 		{"not yet valid", 0, early, ReasonNotYetValid, nil},
+		{"valid from its nbf: accepted", 5 * time.Minute, early, "", func(p *Principal) bool { first = p; return true }},
+		{"remembered", 6 * time.Minute, early, "", func(p *Principal) bool { return p == first }},
+		{"the clock set back before it was verified: not remembered", 0, early, ReasonNotYetValid, nil},
+		{"another spelling of the remembered token (its signature's spare bits)", time.Second, respelled, ReasonMalformed, nil},
 		{"short-lived", 0, short, "", func(p *Principal) bool { first = p; return true }},
 		{"short-lived, remembered before exp", 9 * time.Second, short, "", func(p *Principal) bool { return p == first }},
 		{"short-lived, past exp within the leeway: verified again", 11 * time.Second, short, "", func(p *Principal) bool { return p != first }},
@@ -52,7 +63,8 @@ func TestVerifyRemembers(t *testing.T) {
 		{"short-lived, past the leeway, again", 42 * time.Second, short, ReasonExpired, nil},
 	})
 	// Remembered now: long (verified again after the TTL). short expired and
-	// was dropped when looked up; nothing refused was kept.
+	// early met a clock set back, both dropped when looked up; nothing
+	// refused was kept.
 	if n := v.users.len(); n != 1 {
 		t.Errorf("%d tokens remembered, want 1 (refusals must not be kept)", n)
 	}

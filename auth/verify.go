@@ -89,6 +89,10 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(algs),
 		jwt.WithExpirationRequired(),
+		// One encoding per token: without it the spare bits of a
+		// signature's last base64 character give every token several
+		// accepted spellings (16 for EdDSA), each a cache entry of its own.
+		jwt.WithStrictDecoding(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(o.Leeway),
 		jwt.WithTimeFunc(o.Now),
@@ -119,7 +123,7 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 // the entry's deadline at the latest. Revocations are the caller's check,
 // done on every use.
 func (v *Verifier) Verify(token string) (*Principal, error) {
-	now := v.now()
+	now := v.now().Round(0) // the wall clock, as jwt reads it
 	var key [sha256.Size]byte
 	cacheable := len(token) <= maxTokenLen
 	if cacheable {
@@ -163,7 +167,7 @@ func (v *Verifier) verify(token string) (*Principal, error) {
 // under load). Only accepted tokens are remembered, at most
 // publisherCacheMax of them; a refusal is worked out anew every time.
 func (v *Verifier) VerifyPublisher(token string) (*Principal, error) {
-	now := v.now()
+	now := v.now().Round(0) // the wall clock, as jwt reads it
 	if p := v.publishers.get(token, now); p != nil {
 		return p, nil
 	}
