@@ -24,10 +24,9 @@ const UserCacheTTL = 10 * time.Minute
 const userCacheMax = 1 << 16
 
 // tokenCache holds accepted tokens, under key K, with their principals and
-// the time until which each stays accepted. The zero value is empty and
-// ready; max 0 means publisherCacheMax.
+// the time until which each stays accepted. Set max before first use.
 type tokenCache[K comparable] struct {
-	max     int        // the bound on entries; set before first use
+	max     int        // the bound on entries
 	mu      sync.Mutex // guards entries
 	entries map[K]cacheEntry
 }
@@ -77,9 +76,6 @@ func (c *tokenCache[K]) put(key K, p *Principal, until, now time.Time) {
 		c.entries = make(map[K]cacheEntry)
 	}
 	limit := c.max
-	if limit <= 0 {
-		limit = publisherCacheMax
-	}
 	if _, ok := c.entries[key]; !ok && len(c.entries) >= limit {
 		for k, e := range c.entries {
 			if !now.Before(e.until) {

@@ -119,3 +119,44 @@ func runCacheSteps(t *testing.T, now *time.Time, verify func(string) (*Principal
 		}
 	}
 }
+
+// TestTokenCacheFull: inserting into a full cache drops the expired entries
+// and keeps the live ones when that frees at least a quarter of the bound,
+// and drops everything when it frees less (so a full cache is not scanned
+// on every insert).
+func TestTokenCacheFull(t *testing.T) {
+	const bound = 8
+	for _, tc := range []struct {
+		name    string
+		expired int // of the bound entries, how many are past their time at the insert
+		want    int // entries after the insert, the new one included
+	}{
+		{"a quarter expired: they go, the live stay", 2, bound - 2 + 1},
+		{"half expired", 4, bound - 4 + 1},
+		{"fewer than a quarter expired: all go", 1, 1},
+		{"none expired: all go", 0, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tokenCache[int]{max: bound}
+			p := &Principal{User: "u"}
+			for i := range bound {
+				until := t0.Add(time.Hour)
+				if i < tc.expired {
+					until = t0.Add(time.Minute)
+				}
+				c.put(i, p, until, t0)
+			}
+			now := t0.Add(2 * time.Minute)
+			c.put(bound, p, now.Add(time.Hour), now)
+			if n := c.len(); n != tc.want {
+				t.Fatalf("%d entries after the insert, want %d", n, tc.want)
+			}
+			if c.get(bound, now) == nil {
+				t.Error("the inserted entry is missing")
+			}
+			if tc.want > 1 && c.get(bound-1, now) == nil {
+				t.Error("a live entry was dropped")
+			}
+		})
+	}
+}

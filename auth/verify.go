@@ -72,13 +72,14 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 	keys := o.Keys.clone()
 	algs := keys.algorithms()
 	v := &Verifier{
-		keys:    keys,
-		allowed: make(map[string]bool, len(algs)),
-		byAlg:   make(map[string][]any, len(algs)),
-		issuer:  o.Issuer,
-		aud:     o.Audience,
-		now:     o.Now,
-		users:   userCache{max: userCacheMax},
+		keys:       keys,
+		allowed:    make(map[string]bool, len(algs)),
+		byAlg:      make(map[string][]any, len(algs)),
+		issuer:     o.Issuer,
+		aud:        o.Audience,
+		now:        o.Now,
+		publishers: publisherCache{max: publisherCacheMax},
+		users:      userCache{max: userCacheMax},
 	}
 	for _, a := range algs {
 		v.allowed[a] = true
@@ -123,26 +124,23 @@ func NewVerifier(o VerifierOptions) (*Verifier, error) {
 // the entry's deadline at the latest. Revocations are the caller's check,
 // done on every use.
 func (v *Verifier) Verify(token string) (*Principal, error) {
+	if len(token) > maxTokenLen {
+		return v.verify(token) // refused, without hashing what a hostile client sent
+	}
 	now := v.now().Round(0) // the wall clock, as jwt reads it
-	var key [sha256.Size]byte
-	cacheable := len(token) <= maxTokenLen
-	if cacheable {
-		key = sha256.Sum256([]byte(token))
-		if p := v.users.get(key, now); p != nil {
-			return p, nil
-		}
+	key := sha256.Sum256([]byte(token))
+	if p := v.users.get(key, now); p != nil {
+		return p, nil
 	}
 	p, err := v.verify(token)
 	if err != nil {
 		return nil, err
 	}
-	if cacheable {
-		until := now.Add(UserCacheTTL)
-		if p.Expires.Before(until) {
-			until = p.Expires
-		}
-		v.users.put(key, p, until, now)
+	until := now.Add(UserCacheTTL)
+	if p.Expires.Before(until) {
+		until = p.Expires
 	}
+	v.users.put(key, p, until, now)
 	return p, nil
 }
 
